@@ -1,0 +1,10 @@
+import type { Migration } from "kysely";
+import * as m0001 from "./0001_archive.js";
+
+/**
+ * Every migration, in order. A static registry instead of reading the folder: it works the same
+ * under tsx, vitest and the compiled dist/ (see STACK-NOTES).
+ */
+export const migrations: Record<string, Migration> = {
+  "0001_archive": m0001,
+};

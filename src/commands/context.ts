@@ -1,0 +1,49 @@
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+import { ConfigError } from "../errors.js";
+import { openPostgres, type ArchiveDatabase } from "../db/connection.js";
+import { migrateToLatest } from "../db/migrator.js";
+import { createDeepgramClient, type ClientEvent, type DeepgramClient } from "../deepgram/index.js";
+import type { SyncSettings } from "../sync/engine.js";
+
+/** Opens the configured database (pool sized for the fetch concurrency and the project locks). */
+export async function openConfiguredDatabase(config: Config, logger: Logger, extraConnections = 0): Promise<ArchiveDatabase> {
+  if (config.databaseUrl === null) {
+    throw new ConfigError(["DATABASE_URL is required: set it to a Postgres connection string (postgres://user:password@host:5432/database)."]);
+  }
+  return openPostgres({
+    url: config.databaseUrl,
+    target: config.databaseTarget,
+    logger,
+    poolSize: config.concurrency + 2 + extraConnections,
+  });
+}
+
+/** Opens the database and brings its schema up to date; every command that writes starts here. */
+export async function openMigratedDatabase(config: Config, logger: Logger): Promise<ArchiveDatabase> {
+  const database = await openConfiguredDatabase(config, logger);
+  try {
+    const r = await migrateToLatest(database.db);
+    if (r.applied.length > 0) logger.info({ applied: r.applied }, "database migrated");
+    return database;
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}
+
+export function createClientFromConfig(config: Config, logger: Logger, onEvent?: (e: ClientEvent) => void): DeepgramClient {
+  if (config.apiKey === null) throw new ConfigError(["DEEPGRAM_API_KEY (or DEEPGRAM_API_KEY_FILE) is required."]);
+  return createDeepgramClient({ baseUrl: config.baseUrl, apiKey: config.apiKey, timeoutMs: config.requestTimeoutMs, logger, onEvent });
+}
+
+export function syncSettings(config: Config): SyncSettings {
+  return {
+    timezone: config.timezone,
+    windowMs: config.windowMs,
+    settleMs: config.settleMs,
+    rescanMs: config.rescanMs,
+    concurrency: config.concurrency,
+    projectIds: config.projectIds,
+  };
+}

@@ -1,0 +1,84 @@
+import pg from "pg";
+import { Kysely, PostgresDialect, sql } from "kysely";
+import type { Logger } from "../logger.js";
+import { DatabaseUnavailableError } from "../errors.js";
+import type { Database } from "./schema.js";
+
+/**
+ * The one database handle the rest of the code sees. Where Postgres and the embedded engine
+ * need different code (locks, connection handling) it sits behind this interface.
+ */
+export interface ArchiveDatabase {
+  readonly db: Kysely<Database>;
+  readonly engine: "postgres" | "pglite";
+  /** host:port/database or the embedded directory; never a password. */
+  readonly target: string;
+  /**
+   * Takes the per-project lock that decides which process archives a project, without waiting.
+   * Returns a release function, or null when another process holds it.
+   */
+  tryLockProject(projectId: string): Promise<(() => Promise<void>) | null>;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  url: string;
+  target: string;
+  logger: Logger;
+  /** Pool size; size it for the fetch concurrency plus the locks held. */
+  poolSize?: number;
+}
+
+/** Advisory-lock namespace for project locks (the first key of the two-int form). */
+const PROJECT_LOCK_CLASS = 0x0d9a;
+
+export async function openPostgres(options: OpenDatabaseOptions): Promise<ArchiveDatabase> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: options.poolSize ?? 10,
+    connectionTimeoutMillis: 10_000,
+    application_name: "deepgram-archiver",
+  });
+  // An idle client that loses its server must not crash the process; the next query reports it.
+  pool.on("error", (err) => options.logger.warn({ err: err.message }, "idle database connection failed"));
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await sql`select 1`.execute(db);
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    throw new DatabaseUnavailableError(options.target, { cause: err });
+  }
+
+  const lockClients = new Set<pg.Client>();
+  return {
+    db,
+    engine: "postgres",
+    target: options.target,
+    async tryLockProject(projectId) {
+      // A session-level lock on a connection of its own: it frees by itself if this process dies.
+      const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 10_000, application_name: "deepgram-archiver-lock" });
+      client.on("error", (err) => options.logger.warn({ err: err.message, projectId }, "project lock connection failed"));
+      await client.connect();
+      const res = await client.query<{ locked: boolean }>("select pg_try_advisory_lock($1, hashtext($2)) as locked", [PROJECT_LOCK_CLASS, projectId]);
+      if (!res.rows[0]?.locked) {
+        await client.end().catch(() => undefined);
+        return null;
+      }
+      lockClients.add(client);
+      let released = false;
+      return async () => {
+        if (released) return;
+        released = true;
+        lockClients.delete(client);
+        // Ending the session releases the lock even if the unlock query fails.
+        await client.query("select pg_advisory_unlock($1, hashtext($2))", [PROJECT_LOCK_CLASS, projectId]).catch(() => undefined);
+        await client.end().catch(() => undefined);
+      };
+    },
+    async close() {
+      await Promise.all([...lockClients].map((c) => c.end().catch(() => undefined)));
+      lockClients.clear();
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * Tolerant validation of Deepgram management responses. The archiver stores what Deepgram sent
+ * verbatim, so schemas only *check* the fields we rely on; the objects handed back are the ones
+ * received (never zod's copies), with every unknown field kept. Pure functions: no I/O, easy to
+ * test with literal objects.
+ */
+import { DateTime } from "luxon";
+import { z } from "zod";
+import type { ApiKeyInfo, ProjectInfo, RejectedItem, RequestItem, RequestsPage, UsageDayResult, UsageResponse } from "./types.js";
+
+/** Valid JSON of the wrong structure. The transport turns it into a DeepgramResponseError with the call site. */
+export class BodyShapeError extends Error {
+  override readonly name = "BodyShapeError";
+}
+
+/** Deepgram's numbers sometimes arrive as strings (the docs show string-typed config values); accept both. */
+const numeric = z.union([
+  z.number(),
+  z.string().trim().regex(/^-?\d+(\.\d+)?([eE][-+]?\d+)?$/, "is not a number").transform(Number),
+]);
+
+const missingOr = (what: string) => ({
+  error: (iss: { input: unknown }) => (iss.input === undefined ? "is missing" : `is not ${what}`),
+});
+
+/** `created` must pin an instant: a local time without zone would be read differently by each consumer. */
+export function isZonedIsoDateTime(s: string): boolean {
+  if (!/T\d{2}:\d{2}/.test(s) || !/(Z|[+-]\d{2}(:?\d{2})?)$/i.test(s)) return false;
+  try {
+    // try/catch because Settings.throwOnInvalid may be on globally (STACK-NOTES recommends it).
+    return DateTime.fromISO(s, { setZone: true }).isValid;
+  } catch {
+    return false;
+  }
+}
+
+const RequestItemSchema = z.looseObject({
+  request_id: z.string(missingOr("a string")).min(1, "is empty"),
+  created: z.string(missingOr("a string")).refine(isZonedIsoDateTime, "is not an ISO-8601 datetime with a zone"),
+});
+
+const ListPageSchema = z.looseObject({
+  page: numeric.nullish(),
+  limit: numeric.nullish(),
+  requests: z.array(z.unknown(), missingOr("an array")).nullish(),
+});
+
+function firstIssue(error: z.ZodError, subject: string): string {
+  const issue = error.issues[0];
+  if (!issue) return `${subject} is invalid`;
+  const where = issue.path.length > 0 ? issue.path.join(".") : subject;
+  return `${where} ${issue.message}`;
+}
+
+function parseOrShape<T>(schema: z.ZodType<T>, body: unknown, subject: string): T {
+  const r = schema.safeParse(body);
+  if (!r.success) throw new BodyShapeError(firstIssue(r.error, subject));
+  return r.data;
+}
+
+/** One list item: the received object itself when valid, else the reason it cannot be archived. */
+export function validateRequestItem(raw: unknown): { ok: true; item: RequestItem } | { ok: false; reason: string } {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return { ok: false, reason: "item is not an object" };
+  const r = RequestItemSchema.safeParse(raw);
+  return r.success ? { ok: true, item: raw as RequestItem } : { ok: false, reason: firstIssue(r.error, "item") };
+}
+
+export function parseRequestsPage(body: unknown, requested: { page: number; limit: number }): RequestsPage {
+  const top = parseOrShape(ListPageSchema, body, "body");
+  const raw = top.requests ?? [];
+  const items: RequestItem[] = [];
+  const rejected: RejectedItem[] = [];
+  for (const entry of raw) {
+    const v = validateRequestItem(entry);
+    if (v.ok) items.push(v.item);
+    else rejected.push({ raw: entry, reason: v.reason });
+  }
+  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length };
+}
+
+/** The spec wraps the single item as `{request: {...}}`; every observed payload is flat. Accept both. */
+export function parseRequestItem(body: unknown): RequestItem {
+  const wrapped = typeof body === "object" && body !== null && !("request_id" in body) && "request" in body;
+  const v = validateRequestItem(wrapped ? (body as { request: unknown }).request : body);
+  if (!v.ok) throw new BodyShapeError(v.reason);
+  return v.item;
+}
+
+const ProjectsSchema = z.looseObject({ projects: z.array(z.unknown(), missingOr("an array")).nullish() });
+const ProjectSchema = z.looseObject({ project_id: z.string(missingOr("a string")).min(1, "is empty") });
+
+export function parseProjects(body: unknown): { projects: ProjectInfo[]; skipped: RejectedItem[] } {
+  const top = parseOrShape(ProjectsSchema, body, "body");
+  const projects: ProjectInfo[] = [];
+  const skipped: RejectedItem[] = [];
+  for (const entry of top.projects ?? []) {
+    const r = ProjectSchema.safeParse(entry);
+    if (!r.success) {
+      skipped.push({ raw: entry, reason: firstIssue(r.error, "project") });
+      continue;
+    }
+    const raw = entry as Record<string, unknown>;
+    projects.push({ project_id: r.data.project_id, name: typeof raw.name === "string" ? raw.name : null, raw });
+  }
+  return { projects, skipped };
+}
+
+const count = numeric.nullish();
+const UsageDaySchema = z.looseObject({
+  start: z.string(missingOr("a string")),
+  end: z.string().nullish(),
+  requests: count,
+  hours: count,
+  total_hours: count,
+  // /usage nests tokens and tts; /usage/breakdown flattens them. Read either.
+  tokens: z.looseObject({ in: count, out: count }).nullish(),
+  tts: z.looseObject({ characters: count, requests: count }).nullish(),
+  tokens_in: count,
+  tokens_out: count,
+  tts_characters: count,
+  tts_requests: count,
+});
+const UsageSchema = z.looseObject({
+  start: z.string().nullish(),
+  end: z.string().nullish(),
+  results: z.array(UsageDaySchema, missingOr("an array")).nullish(),
+});
+
+/**
+ * A bad day fails the whole response rather than being dropped: reconciliation compares per day,
+ * and a silently missing day would read as "Deepgram saw nothing". Missing `requests`/`hours`
+ * count as 0 (an idle day), missing token/TTS counters as null (not reported).
+ */
+export function parseUsage(body: unknown): UsageResponse {
+  const top = parseOrShape(UsageSchema, body, "body");
+  const rawDays = ((body as { results?: unknown }).results ?? []) as Array<Record<string, unknown>>;
+  const results: UsageDayResult[] = (top.results ?? []).map((d, i) => ({
+    start: d.start,
+    end: d.end ?? d.start,
+    requests: d.requests ?? 0,
+    hours: d.hours ?? 0,
+    total_hours: d.total_hours ?? null,
+    tokens_in: d.tokens?.in ?? d.tokens_in ?? null,
+    tokens_out: d.tokens?.out ?? d.tokens_out ?? null,
+    tts_characters: d.tts?.characters ?? d.tts_characters ?? null,
+    tts_requests: d.tts?.requests ?? d.tts_requests ?? null,
+    raw: rawDays[i] as Record<string, unknown>,
+  }));
+  const out: UsageResponse = { results, raw: body as Record<string, unknown> };
+  if (top.start) out.start = top.start;
+  if (top.end) out.end = top.end;
+  return out;
+}
+
+const KeysSchema = z.looseObject({ api_keys: z.array(z.unknown(), missingOr("an array")).nullish() });
+const KeySchema = z.looseObject({ api_key_id: z.string(missingOr("a string")).min(1, "is empty") });
+
+const stringOrNull = (v: unknown): string | null => (typeof v === "string" ? v : null);
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === "string") : []);
+
+/**
+ * Keys come as `{member: {...}, api_key: {...}}` (list) or flat. Only the key's own labels are
+ * copied: `member` (email, names) is personal data the archive has no reason to keep.
+ */
+export function parseKeys(body: unknown): { keys: ApiKeyInfo[]; skipped: RejectedItem[] } {
+  const top = parseOrShape(KeysSchema, body, "body");
+  const keys: ApiKeyInfo[] = [];
+  const skipped: RejectedItem[] = [];
+  for (const entry of top.api_keys ?? []) {
+    const nested = typeof entry === "object" && entry !== null && "api_key" in entry ? (entry as { api_key: unknown }).api_key : entry;
+    const r = KeySchema.safeParse(nested);
+    if (!r.success) {
+      // The member object is left out of what we keep for the report, for the same reason.
+      skipped.push({ raw: nested, reason: firstIssue(r.error, "api_key") });
+      continue;
+    }
+    // Labels are optional decoration: a wrong type becomes null/[] rather than losing the key.
+    const k = nested as Record<string, unknown>;
+    keys.push({
+      api_key_id: r.data.api_key_id,
+      comment: stringOrNull(k.comment),
+      scopes: strings(k.scopes),
+      tags: strings(k.tags),
+      created: stringOrNull(k.created),
+      expiration_date: stringOrNull(k.expiration_date),
+    });
+  }
+  return { keys, skipped };
+}

@@ -1,0 +1,240 @@
+import { sql } from "kysely";
+import type { ArchiveDatabase } from "../db/connection.js";
+import type { DeepgramClient } from "../deepgram/index.js";
+import { isProjectFatal } from "../deepgram/index.js";
+import type { Clock } from "../clock.js";
+import type { Logger } from "../logger.js";
+import { HORIZON_MS } from "../config.js";
+import { ensureMonthlyPartitions } from "../archive/partitions.js";
+import { ensureProject, loadLedger, pendingWindowStarts, recordGaps, recordWindowError } from "./ledger.js";
+import { alignDown, explicitWindows, planWindows, type PlannedWindow } from "./planner.js";
+import { fetchWindow } from "./window-fetcher.js";
+import { runPool } from "./pool.js";
+import { finishRun, startRun } from "./run-log.js";
+import type { ProjectReport, SyncEvent, SyncReport } from "./report.js";
+
+export interface SyncSettings {
+  timezone: string;
+  windowMs: number;
+  settleMs: number;
+  rescanMs: number;
+  concurrency: number;
+  projectIds: readonly string[] | null;
+}
+
+export interface SyncDeps {
+  database: ArchiveDatabase;
+  client: DeepgramClient;
+  clock: Clock;
+  logger: Logger;
+  settings: SyncSettings;
+  onEvent?: (e: SyncEvent) => void;
+}
+
+export interface SyncOptions {
+  /** Only these projects (else DEEPGRAM_PROJECT_IDS, else every project the key sees). */
+  projectIds?: readonly string[];
+  /** An explicit backfill range: these windows are read whatever the ledger says; the normal plan is not run. */
+  since?: Date;
+  until?: Date;
+  signal?: AbortSignal;
+  command?: string;
+}
+
+interface ProjectWork {
+  report: ProjectReport;
+  abort: AbortController;
+  release: (() => Promise<void>) | null;
+}
+
+/**
+ * One archiving pass: plan each project's windows from the ledger, fetch them (up to
+ * `concurrency` at once across projects), commit page by page, and record the pass in
+ * sync_runs. A project whose key is refused or that does not exist fails alone.
+ */
+export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promise<SyncReport> {
+  const { database, clock, logger, settings } = deps;
+  const db = database.db;
+  const startedAt = clock.now();
+  const runId = await startRun(db, options.command ?? "sync", startedAt);
+  const log = logger.child({ runId });
+  const emit = (e: SyncEvent) => deps.onEvent?.(e);
+  const work = new Map<string, ProjectWork>();
+  let fatal: Error | null = null;
+
+  try {
+    const projects = await resolveProjects(deps, options);
+    const now = clock.now();
+    const queue: Array<{ projectId: string; window: PlannedWindow }> = [];
+    for (const p of projects) {
+      const report: ProjectReport = newProjectReport(p.project_id, p.name);
+      const item: ProjectWork = { report, abort: new AbortController(), release: null };
+      work.set(p.project_id, item);
+      item.release = await database.tryLockProject(p.project_id);
+      if (!item.release) {
+        report.outcome = "skipped";
+        report.error = "another archiver process holds this project's lock; it is being archived there";
+        log.info({ projectId: p.project_id }, "project skipped: another process is archiving it");
+        continue;
+      }
+      const archiveStart = await ensureProject(db, {
+        projectId: p.project_id,
+        name: p.name,
+        raw: p.raw,
+        archiveStart: new Date(alignDown(now.getTime() - HORIZON_MS, settings.windowMs)),
+        now,
+      });
+      const windows = await planProject(deps, p.project_id, archiveStart, now, options, report);
+      report.windowsPlanned = windows.length;
+      for (const w of windows) queue.push({ projectId: p.project_id, window: w });
+    }
+    // Oldest first across projects: the window closest to falling off the horizon goes first.
+    const rank = { backfill: 0, explicit: 0, rescan: 1, flagged: 2, pending: 3 } as const;
+    queue.sort((a, b) => rank[a.window.reason] - rank[b.window.reason] || a.window.start - b.window.start);
+    if (queue.length > 0) {
+      await ensureMonthlyPartitions(db, new Date(queue.reduce((m, q) => Math.min(m, q.window.start), Infinity)), new Date(now.getTime() + 31 * 86_400_000), log);
+    }
+    emit({ type: "planned", windows: queue.length, projects: projects.length });
+
+    await runPool(queue, settings.concurrency, options.signal, async ({ projectId, window }) => {
+      const item = work.get(projectId)!;
+      if (item.abort.signal.aborted) return;
+      const signal = options.signal ? AbortSignal.any([options.signal, item.abort.signal]) : item.abort.signal;
+      try {
+        const r = await fetchWindow(
+          { db, client: deps.client, clock, logger: log, timezone: settings.timezone, signal, onPage: (p) => emit({ type: "page", ...p }) },
+          projectId,
+          window,
+        );
+        const rep = item.report;
+        rep.windowsCompleted++;
+        rep.pages += r.pages;
+        rep.records += r.records;
+        rep.inserted += r.inserted;
+        rep.updated += r.updated;
+        rep.rejected += r.rejected;
+        rep.rereads += r.rereads;
+        emit({ type: "window", projectId, records: r.records, ok: true });
+      } catch (err) {
+        if (options.signal?.aborted) throw err;
+        if (item.abort.signal.aborted) return;
+        const rep = item.report;
+        const message = (err as Error).message;
+        await recordWindowError(db, { projectId, start: new Date(window.start), end: new Date(window.end), parts: window.parts, error: message, now: clock.now() }).catch(() => undefined);
+        emit({ type: "window", projectId, records: 0, ok: false });
+        if (isProjectFatal(err)) {
+          rep.outcome = "failed";
+          rep.error = message;
+          item.abort.abort(err);
+          log.error({ projectId, err: message }, "project stopped: Deepgram refused it");
+          return;
+        }
+        rep.windowsFailed++;
+        rep.error ??= message;
+        log.error({ projectId, window: new Date(window.start).toISOString(), err: message }, "window could not be archived this pass");
+      }
+    });
+  } catch (err) {
+    fatal = err as Error;
+  } finally {
+    await Promise.all([...work.values()].map((w) => w.release?.().catch(() => undefined)));
+  }
+
+  const reports = [...work.values()].map((w) => finalizeOutcome(w.report));
+  const aborted = options.signal?.aborted ?? false;
+  const outcome: SyncReport["outcome"] = aborted
+    ? "aborted"
+    : fatal
+      ? "failed"
+      : reports.some((r) => r.outcome === "failed" || r.outcome === "partial")
+        ? reports.every((r) => r.outcome === "failed")
+          ? "failed"
+          : "partial"
+        : "succeeded";
+  const error = fatal?.message ?? (outcome === "succeeded" ? null : (reports.find((r) => r.error && r.outcome !== "skipped")?.error ?? null));
+  const report: SyncReport = { runId, outcome, startedAt, finishedAt: clock.now(), projects: reports, error };
+  await finishRun(db, report).catch((err) => log.error({ err: (err as Error).message }, "could not record the pass in sync_runs"));
+  if (fatal && !aborted) log.error({ err: fatal.message }, "pass failed");
+  return report;
+}
+
+async function resolveProjects(deps: SyncDeps, options: SyncOptions): Promise<Array<{ project_id: string; name: string | null; raw: unknown }>> {
+  const wanted = options.projectIds?.length ? options.projectIds : deps.settings.projectIds;
+  if (wanted && wanted.length > 0) {
+    // Names are best effort: a key may list projects it cannot see in full.
+    const known = await deps.client.listProjects(options.signal).catch(() => []);
+    const byId = new Map(known.map((p) => [p.project_id, p]));
+    return wanted.map((id) => ({ project_id: id, name: byId.get(id)?.name ?? null, raw: byId.get(id)?.raw ?? null }));
+  }
+  const all = await deps.client.listProjects(options.signal);
+  if (all.length === 0) throw new Error("The Deepgram key sees no projects. Give the key a role in the projects to archive, or set DEEPGRAM_PROJECT_IDS.");
+  return all;
+}
+
+async function planProject(deps: SyncDeps, projectId: string, archiveStart: Date, now: Date, options: SyncOptions, report: ProjectReport): Promise<PlannedWindow[]> {
+  const { settings, database, logger } = deps;
+  const db = database.db;
+  const horizon = new Date(now.getTime() - HORIZON_MS - settings.windowMs);
+  const ledger = await loadLedger(db, projectId, horizon);
+  if (options.since || options.until) {
+    return explicitWindows({
+      since: (options.since ?? new Date(now.getTime() - HORIZON_MS)).getTime(),
+      until: (options.until ?? now).getTime(),
+      now: now.getTime(),
+      windowMs: settings.windowMs,
+      settleMs: settings.settleMs,
+      ledger,
+    });
+  }
+  const pendingStarts = await pendingWindowStarts(db, projectId, horizon, settings.windowMs);
+  const plan = planWindows({
+    now: now.getTime(),
+    windowMs: settings.windowMs,
+    settleMs: settings.settleMs,
+    rescanMs: settings.rescanMs,
+    archiveStart: archiveStart.getTime(),
+    ledger,
+    pendingStarts,
+  });
+  if (plan.lost.length > 0) {
+    await recordGaps(db, { projectId, lost: plan.lost, gaps: plan.gaps, now });
+    for (const g of plan.gaps) {
+      logger.error(
+        { projectId, gapStart: new Date(g.start).toISOString(), gapEnd: new Date(g.end).toISOString() },
+        "request logs fell off Deepgram's 90-day horizon before they were archived; recorded in sync_gaps. Run the archiver at least daily to prevent this.",
+      );
+    }
+    report.gapsRecorded = plan.gaps.length;
+  }
+  return plan.windows;
+}
+
+function newProjectReport(projectId: string, name: string | null): ProjectReport {
+  return {
+    projectId,
+    name,
+    outcome: "succeeded",
+    windowsPlanned: 0,
+    windowsCompleted: 0,
+    windowsFailed: 0,
+    pages: 0,
+    records: 0,
+    inserted: 0,
+    updated: 0,
+    rejected: 0,
+    rereads: 0,
+    gapsRecorded: 0,
+    error: null,
+  };
+}
+
+function finalizeOutcome(r: ProjectReport): ProjectReport {
+  if (r.outcome === "succeeded" && r.windowsCompleted < r.windowsPlanned) r.outcome = "partial";
+  return r;
+}
+
+/** Used by status and tests: the number of request rows archived for a project. */
+export async function countArchived(database: ArchiveDatabase, projectId: string): Promise<number> {
+  const r = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.requests where project_id = ${projectId}`.execute(database.db);
+  return r.rows[0]!.n;
+}

@@ -1,0 +1,133 @@
+import { createHash } from "node:crypto";
+import { sql, type Kysely, type Transaction } from "kysely";
+import type { Database } from "../db/schema.js";
+import { upsertRequests, type UpsertResult } from "../archive/request-store.js";
+import type { RequestRow } from "../archive/request-row.js";
+import type { LedgerEntry } from "./planner.js";
+
+export interface RejectedInput {
+  raw: unknown;
+  reason: string;
+}
+
+export interface PageCommit {
+  projectId: string;
+  windowStart: Date;
+  windowEnd: Date;
+  parts: number;
+  rows: RequestRow[];
+  rejected: RejectedInput[];
+  /** First page of this read of the window: the counters start again. */
+  firstPage: boolean;
+  /** Last page of the window's last part: the window is proven read to its end. */
+  lastPage: boolean;
+  timezone: string;
+  now: Date;
+}
+
+/** One page's rows, its rejected items and the ledger's progress, in one transaction. */
+export async function commitPage(db: Kysely<Database>, page: PageCommit): Promise<UpsertResult> {
+  return db.transaction().execute(async (trx) => {
+    const result = await upsertRequests(trx, { projectId: page.projectId, rows: page.rows, timezone: page.timezone, now: page.now });
+    if (page.rejected.length > 0) await storeRejected(trx, page);
+    await recordProgress(trx, page);
+    return result;
+  });
+}
+
+async function recordProgress(trx: Transaction<Database>, p: PageCommit): Promise<void> {
+  const n = p.rows.length;
+  await sql`
+    insert into deepgram_archive.sync_windows as w
+      (project_id, window_start, window_end, state, parts, pages, records, fetch_count,
+       pages_fetched_total, first_fetched_at, last_fetched_at, completed_at)
+    values (${p.projectId}, ${p.windowStart}, ${p.windowEnd}, ${p.lastPage ? "complete" : "in_progress"},
+       ${p.parts}, 1, ${n}, 1, 1, ${p.now}, ${p.now}, ${p.lastPage ? p.now : null})
+    on conflict (project_id, window_start) do update set
+      window_end = excluded.window_end,
+      state = case when ${p.lastPage}::boolean or w.state = 'complete' then 'complete' else 'in_progress' end,
+      parts = excluded.parts,
+      pages = case when ${p.firstPage}::boolean then 1 else w.pages + 1 end,
+      records = case when ${p.firstPage}::boolean then ${n} else w.records + ${n} end,
+      fetch_count = w.fetch_count + case when ${p.firstPage}::boolean then 1 else 0 end,
+      pages_fetched_total = w.pages_fetched_total + 1,
+      first_fetched_at = coalesce(w.first_fetched_at, excluded.first_fetched_at),
+      last_fetched_at = excluded.last_fetched_at,
+      completed_at = case when ${p.lastPage}::boolean then excluded.last_fetched_at else w.completed_at end,
+      last_error = null`.execute(trx);
+}
+
+async function storeRejected(trx: Transaction<Database>, p: PageCommit): Promise<void> {
+  const rows = p.rejected.map((r) => {
+    const json = JSON.stringify(r.raw ?? null);
+    return { raw_hash: createHash("sha256").update(json).digest("hex"), raw: r.raw ?? null, reason: r.reason };
+  });
+  await sql`
+    insert into deepgram_archive.rejected_items as r (project_id, raw_hash, raw, reason, window_start, first_seen_at, last_seen_at)
+    select distinct on (x.raw_hash) ${p.projectId}, x.raw_hash, x.raw, x.reason, ${p.windowStart}::timestamptz, ${p.now}::timestamptz, ${p.now}::timestamptz
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(raw_hash text, raw jsonb, reason text)
+    on conflict (project_id, raw_hash) do update set last_seen_at = excluded.last_seen_at, seen_count = r.seen_count + 1`.execute(trx);
+}
+
+/** A failed read of a window is remembered on its ledger row (the window stays incomplete). */
+export async function recordWindowError(db: Kysely<Database>, w: { projectId: string; start: Date; end: Date; parts: number; error: string; now: Date }): Promise<void> {
+  await sql`
+    insert into deepgram_archive.sync_windows as s (project_id, window_start, window_end, state, parts, last_error, last_fetched_at)
+    values (${w.projectId}, ${w.start}, ${w.end}, 'in_progress', ${w.parts}, ${w.error}, ${w.now})
+    on conflict (project_id, window_start) do update set last_error = excluded.last_error, parts = excluded.parts`.execute(db);
+}
+
+export async function loadLedger(db: Kysely<Database>, projectId: string, from: Date): Promise<LedgerEntry[]> {
+  const rows = await db
+    .selectFrom("deepgram_archive.sync_windows")
+    .select(["window_start", "window_end", "state", "parts"])
+    .where("project_id", "=", projectId)
+    .where("window_end", ">", from)
+    .orderBy("window_start")
+    .execute();
+  return rows.map((r) => ({ start: r.window_start.getTime(), end: r.window_end.getTime(), state: r.state, parts: r.parts }));
+}
+
+/** Starts of windows holding rows that are still pending, so they are read again while Deepgram lists them. */
+export async function pendingWindowStarts(db: Kysely<Database>, projectId: string, from: Date, windowMs: number): Promise<Set<number>> {
+  const rows = await sql<{ created: Date }>`
+    select created from deepgram_archive.requests
+    where project_id = ${projectId} and status = 'pending' and created >= ${from}`.execute(db);
+  return new Set(rows.rows.map((r) => Math.floor(r.created.getTime() / windowMs) * windowMs));
+}
+
+/** Records the archive's start on a project's first pass; returns it. */
+export async function ensureProject(db: Kysely<Database>, p: { projectId: string; name: string | null; raw: unknown; archiveStart: Date; now: Date }): Promise<Date> {
+  const res = await sql<{ archive_start: Date }>`
+    insert into deepgram_archive.projects as p (project_id, name, archive_start, first_seen_at, last_seen_at, raw)
+    values (${p.projectId}, ${p.name}, ${p.archiveStart}, ${p.now}, ${p.now}, ${p.raw === null ? null : JSON.stringify(p.raw)}::jsonb)
+    on conflict (project_id) do update set
+      name = coalesce(excluded.name, p.name),
+      raw = coalesce(excluded.raw, p.raw),
+      last_seen_at = excluded.last_seen_at,
+      archive_start = coalesce(p.archive_start, excluded.archive_start)
+    returning archive_start`.execute(db);
+  return res.rows[0]!.archive_start;
+}
+
+/** Windows that fell off the horizon unread: ledger rows marked lost and merged gap rows, once. */
+export async function recordGaps(
+  db: Kysely<Database>,
+  g: { projectId: string; lost: Array<{ start: number; end: number }>; gaps: Array<{ start: number; end: number }>; now: Date },
+): Promise<void> {
+  if (g.lost.length === 0) return;
+  await db.transaction().execute(async (trx) => {
+    const lost = JSON.stringify(g.lost.map((w) => ({ s: new Date(w.start).toISOString(), e: new Date(w.end).toISOString() })));
+    await sql`
+      insert into deepgram_archive.sync_windows as w (project_id, window_start, window_end, state)
+      select ${g.projectId}, x.s, x.e, 'lost' from jsonb_to_recordset(${lost}::jsonb) as x(s timestamptz, e timestamptz)
+      on conflict (project_id, window_start) do update set state = 'lost'`.execute(trx);
+    for (const gap of g.gaps) {
+      await sql`
+        insert into deepgram_archive.sync_gaps (project_id, gap_start, gap_end, detected_at, reason)
+        values (${g.projectId}, ${new Date(gap.start)}, ${new Date(gap.end)}, ${g.now},
+          'fell off the 90-day horizon before it was archived')
+        on conflict (project_id, gap_start) do update set gap_end = greatest(sync_gaps.gap_end, excluded.gap_end)`.execute(trx);
+    }
+  });
+}

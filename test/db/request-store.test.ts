@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sql } from "kysely";
+import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
+import { openPostgres, type ArchiveDatabase } from "../../src/db/connection.js";
+import { migrateToLatest } from "../../src/db/migrator.js";
+import { silentLogger } from "../../src/logger.js";
+import { upsertRequests } from "../../src/archive/request-store.js";
+import { toRequestRow } from "../../src/archive/request-row.js";
+import { ensureMonthlyPartitions } from "../../src/archive/partitions.js";
+
+let tdb: TestDatabase;
+let database: ArchiveDatabase;
+const P = "proj-1";
+
+beforeAll(async () => {
+  tdb = await createTestDatabase("store");
+  database = await openPostgres({ url: tdb.url, target: tdb.name, logger: silentLogger() });
+  await migrateToLatest(database.db);
+  await ensureMonthlyPartitions(database.db, new Date("2026-03-01T00:00:00Z"), new Date("2026-03-31T00:00:00Z"), silentLogger());
+});
+afterAll(async () => {
+  await database?.close();
+  await tdb?.drop();
+});
+
+const item = (id: string, created: string, usd: number | string = 0.5) => ({
+  request_id: id,
+  created,
+  path: "/v1/listen?model=nova-3",
+  api_key_id: "key-a",
+  response: { code: 200, completed: created, details: { usd, duration: 36, total_audio: 36, tags: ["a 'quoted' tag", "日本"] } },
+});
+
+const write = (items: Array<Record<string, unknown> & { request_id: string; created: string }>, now: string, timezone = "UTC") =>
+  database.db.transaction().execute((trx) => upsertRequests(trx, { projectId: P, rows: items.map(toRequestRow), timezone, now: new Date(now) }));
+
+describe("upsertRequests", () => {
+  it("inserts new rows with their typed columns and raw item", async () => {
+    const r = await write([item("a", "2026-03-08T06:30:00.123456Z"), item("b", "2026-03-08T23:30:00Z")], "2026-03-09T00:00:00Z");
+    expect(r).toEqual({ inserted: 2, updated: 0, unchanged: 0 });
+    const rows = await sql<{ request_id: string; usd: string; tags: string[]; raw: unknown; created: Date }>`
+      select request_id, usd::text, tags, raw, created from deepgram_archive.requests order by request_id`.execute(database.db);
+    expect(rows.rows.map((x) => [x.request_id, x.usd, x.tags])).toEqual([
+      ["a", "0.5", ["a 'quoted' tag", "日本"]],
+      ["b", "0.5", ["a 'quoted' tag", "日本"]],
+    ]);
+    expect(rows.rows[0]!.raw).toEqual(item("a", "2026-03-08T06:30:00.123456Z"));
+  });
+
+  it("changes nothing when the same page arrives again", async () => {
+    const before = await sql<{ t: Date }>`select max(last_changed_at) as t from deepgram_archive.requests`.execute(database.db);
+    const r = await write([item("a", "2026-03-08T06:30:00.123456Z"), item("b", "2026-03-08T23:30:00Z")], "2026-03-09T01:00:00Z");
+    expect(r).toEqual({ inserted: 0, updated: 0, unchanged: 2 });
+    const after = await sql<{ t: Date }>`select max(last_changed_at) as t from deepgram_archive.requests`.execute(database.db);
+    expect(after.rows[0]!.t).toEqual(before.rows[0]!.t);
+  });
+
+  it("updates a changed row and keeps its previous raw as a version", async () => {
+    const r = await write([item("a", "2026-03-08T06:30:00.123456Z", "1.25")], "2026-03-09T02:00:00Z");
+    expect(r).toEqual({ inserted: 0, updated: 1, unchanged: 0 });
+    const versions = await sql<{ raw: { response: { details: { usd: unknown } } }; valid_from: Date; superseded_at: Date }>`
+      select raw, valid_from, superseded_at from deepgram_archive.request_versions where request_id = 'a'`.execute(database.db);
+    expect(versions.rows).toHaveLength(1);
+    expect(versions.rows[0]!.raw.response.details.usd).toBe(0.5);
+    expect(versions.rows[0]!.valid_from.toISOString()).toBe("2026-03-09T00:00:00.000Z");
+    expect(versions.rows[0]!.superseded_at.toISOString()).toBe("2026-03-09T02:00:00.000Z");
+    const cur = await sql<{ usd: string }>`select usd::text from deepgram_archive.requests where request_id = 'a'`.execute(database.db);
+    expect(cur.rows[0]!.usd).toBe("1.25");
+  });
+
+  it("marks the local day dirty in the configured zone", async () => {
+    await sql`delete from deepgram_archive.dirty_days`.execute(database.db);
+    // 03:30 UTC on 8 March is still 7 March in New York.
+    await write([item("c", "2026-03-08T03:30:00Z"), item("d", "2026-03-08T12:00:00Z")], "2026-03-09T03:00:00Z", "America/New_York");
+    const days = await sql<{ day: string }>`select day::text from deepgram_archive.dirty_days where project_id = ${P} order by day`.execute(database.db);
+    expect(days.rows.map((d) => d.day)).toEqual(["2026-03-07", "2026-03-08"]);
+  });
+
+  it("stores a request listed twice in one page once", async () => {
+    const r = await write([item("e", "2026-03-10T00:00:00Z"), item("e", "2026-03-10T00:00:00Z")], "2026-03-11T00:00:00Z");
+    expect(r.inserted).toBe(1);
+    const n = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.requests where request_id = 'e'`.execute(database.db);
+    expect(n.rows[0]!.n).toBe(1);
+  });
+
+  it("puts rows in their monthly partition, not the default one", async () => {
+    const n = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.requests_2026_03`.execute(database.db);
+    const d = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.requests_default`.execute(database.db);
+    expect([n.rows[0]!.n, d.rows[0]!.n]).toEqual([5, 0]);
+  });
+});

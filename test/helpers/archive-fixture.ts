@@ -1,0 +1,89 @@
+import { ManualClock } from "../../src/clock.js";
+import { openPostgres, type ArchiveDatabase } from "../../src/db/connection.js";
+import { migrateToLatest } from "../../src/db/migrator.js";
+import { silentLogger, type Logger } from "../../src/logger.js";
+import { createDeepgramClient, type ClientEvent, type DeepgramClient } from "../../src/deepgram/index.js";
+import { createSimulator, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";
+import { runSync, type SyncOptions, type SyncSettings } from "../../src/sync/engine.js";
+import { createTestDatabase, type TestDatabase } from "./database.js";
+import { diffArchive, settledVisible, type ArchiveDiff } from "./compare.js";
+
+export const API_KEY = "test-key-5f0c2e9a7d";
+
+/** A migrated test database, a simulator on a real socket and a client, sharing one manual clock. */
+export interface ArchiveFixture {
+  clock: ManualClock;
+  sim: Simulator;
+  tdb: TestDatabase;
+  database: ArchiveDatabase;
+  client: DeepgramClient;
+  settings: SyncSettings;
+  events: ClientEvent[];
+  logger: Logger;
+  sync(options?: SyncOptions): ReturnType<typeof runSync>;
+  /** Archive vs truth for every project. */
+  diff(): Promise<Record<string, ArchiveDiff>>;
+  close(): Promise<void>;
+}
+
+export async function createArchiveFixture(
+  label: string,
+  opts: { sim?: Partial<SimulatorOptions>; settings?: Partial<SyncSettings>; now?: string; logger?: Logger } = {},
+): Promise<ArchiveFixture> {
+  const clock = new ManualClock(opts.now ?? "2026-11-20T12:20:00Z");
+  const sim = createSimulator({ clock, apiKey: API_KEY, seed: 7, projects: 2, days: 95, perDay: 60, slowMs: 400, ...opts.sim });
+  await sim.start();
+  const tdb = await createTestDatabase(label);
+  const logger = opts.logger ?? silentLogger();
+  const database = await openPostgres({ url: tdb.url, target: tdb.name, logger, poolSize: 12 });
+  await migrateToLatest(database.db);
+  const events: ClientEvent[] = [];
+  const client = createDeepgramClient({
+    baseUrl: sim.url,
+    apiKey: API_KEY,
+    timeoutMs: 250,
+    retries: 8,
+    minDelayMs: 1,
+    maxDelayMs: 20,
+    logger,
+    clock,
+    onEvent: (e) => events.push(e),
+  });
+  const settings: SyncSettings = { timezone: "UTC", windowMs: 6 * 3_600_000, settleMs: 15 * 60_000, rescanMs: 72 * 3_600_000, concurrency: 4, projectIds: null, ...opts.settings };
+  const fixture: ArchiveFixture = {
+    clock,
+    sim,
+    tdb,
+    database,
+    client,
+    settings,
+    events,
+    logger,
+    sync: (options = {}) => runSync({ database, client, clock, logger, settings }, options),
+    async diff() {
+      const out: Record<string, ArchiveDiff> = {};
+      for (const p of sim.projects()) {
+        const expected = settledVisible(sim.visibleTruth(p.project_id), clock.now(), settings.windowMs, settings.settleMs);
+        out[p.project_id] = await diffArchive(database.db, p.project_id, expected, sim.truth(p.project_id));
+      }
+      return out;
+    },
+    async close() {
+      await database.close().catch(() => undefined);
+      await sim.stop().catch(() => undefined);
+      await tdb.drop().catch(() => undefined);
+    },
+  };
+  return fixture;
+}
+
+/** Asserts-ready summary: every list empty means the archive is exact. */
+export function problems(diffs: Record<string, ArchiveDiff>): Record<string, { missing: number; duplicated: number; stale: number; unexpected: number }> {
+  return Object.fromEntries(
+    Object.entries(diffs).map(([p, d]) => [p, { missing: d.missing.length, duplicated: d.duplicated.length, stale: d.stale.length, unexpected: d.unexpected.length }]),
+  );
+}
+
+export function exact(diffs: Record<string, ArchiveDiff>): Record<string, { missing: number; duplicated: number; stale: number; unexpected: number }> {
+  return Object.fromEntries(Object.keys(diffs).map((p) => [p, { missing: 0, duplicated: 0, stale: 0, unexpected: 0 }]));
+}
