@@ -128,8 +128,8 @@ export function parseRetryAfter(value: string | null, nowMs: number): number | n
   if (value === null) return null;
   const v = value.trim();
   if (/^\d+$/.test(v)) return Number(v) * 1000;
-  // Date.parse also accepts bare numbers and ISO fragments; an HTTP date always names a weekday.
-  if (!/^[A-Za-z]{3},/.test(v)) return null;
+  // Date.parse also accepts bare numbers and ISO fragments; an HTTP date (any of RFC 9110's three forms but asctime) starts with a weekday and a comma.
+  if (!/^[A-Za-z]{3,9},/.test(v)) return null;
   const at = Date.parse(v);
   return Number.isNaN(at) ? null : Math.max(0, at - nowMs);
 }

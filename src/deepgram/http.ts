@@ -29,7 +29,7 @@ export type GetJson = <T>(call: GetJsonCall<T>) => Promise<T>;
 const ERROR_TEXT_MAX = 300;
 
 export function createGetJson(options: DeepgramClientOptions): GetJson {
-  const base = options.baseUrl.replace(/\/+$/, "");
+  const base = checkBaseUrl(options.baseUrl);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const retries = options.retries ?? 6;
   const minDelayMs = options.minDelayMs ?? 500;
@@ -184,6 +184,20 @@ function attemptSignal(caller: AbortSignal | undefined, timeoutMs: number) {
       caller?.removeEventListener("abort", onAbort);
     },
   };
+}
+
+/** A malformed base URL is configuration, not a network blip: say so once instead of retrying it. */
+function checkBaseUrl(raw: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.search || url.hash) {
+    throw new RangeError(`Deepgram base URL ${JSON.stringify(raw)} is not an http(s) URL without query; check DEEPGRAM_BASE_URL`);
+  }
+  return raw.replace(/\/+$/, "");
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -47,6 +47,12 @@ export function createSimulator(options: SimulatorOptions): Simulator {
       const [from, to] = store.range(lo, hi);
       return store.itemsInRange(from, to);
     },
+    recordCount(projectId, opts = {}) {
+      const store = state.store(projectId);
+      if (!opts.visible) return store.size;
+      const [from, to] = store.range(...state.visibleBounds());
+      return to - from;
+    },
     usageDay(projectId, day) {
       const u = usageOfDay(state, state.store(projectId), day, false);
       return { requests: u.requests, hours: u.hours, total_hours: u.total_hours };

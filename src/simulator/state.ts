@@ -43,7 +43,9 @@ export class SimulatorState {
     this.clock = options.clock;
     this.apiKey = options.apiKey;
     if (!options.apiKey) throw new RangeError("apiKey must be a non-empty string");
-    this.seed = nonNegative("seed", options.seed ?? 1) >>> 0;
+    const seed = options.seed ?? 1;
+    if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+    this.seed = seed >>> 0;
     const projects = nonNegative("projects", options.projects ?? 2);
     const days = nonNegative("days", options.days ?? 95);
     const perDay = nonNegative("perDay", options.perDay ?? 200);

@@ -88,6 +88,11 @@ export interface Simulator {
   truth(projectId: string): RequestItem[];
   /** Records the API would list right now: created in [now - horizonDays, now]. */
   visibleTruth(projectId: string): RequestItem[];
+  /**
+   * How many records truth() (or, with `visible`, visibleTruth()) would return, without building
+   * them: O(log n). Building a million items costs seconds and gigabytes; counting costs nothing.
+   */
+  recordCount(projectId: string, opts?: { visible?: boolean }): number;
   /** Daily usage computed from truth (all records, not limited by horizon), UTC days; excludes overReportUsage. */
   usageDay(projectId: string, day: string): UsageTotals;
   control: SimulatorControl;

@@ -197,7 +197,7 @@ describe("retries", () => {
     expect(body).toMatchObject({ problem: "truncated", status: 200 });
   });
 
-  it("times out an attempt that stalls, headers or body, per timeoutMs", async () => {
+  it("times out an attempt whose answer stalls, per timeoutMs", async () => {
     const { client } = setup({ timeoutMs: 100, retries: 1 });
     sim.control.queueFaults(["slow", "slow"]);
     const started = performance.now();
@@ -206,6 +206,21 @@ describe("retries", () => {
     expect(err).toBeInstanceOf(DeepgramNetworkError);
     expect(err).toMatchObject({ timeout: true, endpoint: "projects" });
     expect(err.message).toMatch(/did not answer GET \/v1\/projects in time/);
+  });
+
+  it("reports a refused connection as a network error after retrying it", async () => {
+    const { client, retries } = setup({ retries: 1 });
+    await sim.stop();
+    const err = await failure(client.listProjects());
+    expect(err).toBeInstanceOf(DeepgramNetworkError);
+    expect(err).toMatchObject({ timeout: false, code: "ECONNREFUSED" });
+    expect(err.message).toMatch(/Cannot reach Deepgram for GET \/v1\/projects: .*ECONNREFUSED.*DEEPGRAM_BASE_URL/);
+    expect(retries().map((e) => e.type === "retry" && e.reason)).toEqual(["network: ECONNREFUSED"]);
+  });
+
+  it("refuses a base URL that is not http(s) before any call", () => {
+    expect(() => createDeepgramClient({ baseUrl: "api.deepgram.com", apiKey: KEY })).toThrow(/DEEPGRAM_BASE_URL/);
+    expect(() => createDeepgramClient({ baseUrl: "ftp://x", apiKey: KEY })).toThrow(RangeError);
   });
 });
 
