@@ -10,6 +10,8 @@ export async function up(db: Kysely<any>): Promise<void> {
       project_id text primary key,
       name text,
       archive_start timestamptz,
+      -- Every window before this instant is complete or recorded as lost: planning starts here.
+      accounted_until timestamptz,
       first_seen_at timestamptz not null default now(),
       last_seen_at timestamptz not null default now(),
       raw jsonb

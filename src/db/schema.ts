@@ -7,6 +7,7 @@ export interface ProjectsTable {
   project_id: string;
   name: string | null;
   archive_start: Timestamp | null;
+  accounted_until: Timestamp | null;
   first_seen_at: Generated<Timestamp>;
   last_seen_at: Generated<Timestamp>;
   raw: unknown;

@@ -34,12 +34,12 @@ export function handleApi(state: SimulatorState, method: string, rawUrl: string,
   }
   const projectId = safeDecode(parts[2] ?? "");
   const resource = parts[3];
-  if (parts.length < 4 || !["requests", "usage", "keys"].includes(resource ?? "") || parts.length > (resource === "requests" ? 5 : 4)) {
-    return text(404, "Not Found");
-  }
+  const known = parts.length === 3 || (parts.length === 4 && ["requests", "usage", "keys"].includes(resource!)) || (parts.length === 5 && resource === "requests");
+  if (!known || projectId === "") return text(404, "Not Found");
   const store = state.find(projectId);
   if (!store) return json(404, { category: "NOT_FOUND", message: "A project with the submitted ID cannot be found.", request_id: requestId });
   if (state.forbidden.has(projectId)) return json(403, { category: "UNAUTHORIZED", message: "Insufficient permissions.", request_id: requestId });
+  if (parts.length === 3) return json(200, { ...store.spec.project, mip_opt_out: false });
   if (resource === "keys") return listKeys(store);
   if (resource === "usage") return usage(state, store, url.searchParams, requestId);
   if (parts.length === 5) return getRequest(state, store, safeDecode(parts[4]!), requestId);

@@ -4,7 +4,7 @@
  * from (project seed, serial), which keeps a million records at ~25 bytes each.
  */
 import { KEY_COMMENTS, KEY_SCOPES, PROJECT_NAMES, TAG_POOL } from "./catalog.js";
-import { hash32, mulberry32, uuidFrom } from "./prng.js";
+import { fmix32, hash32, mulberry32, unfmix32, uuidFrom, uuidFromWords } from "./prng.js";
 import { DAY_US, HOUR_US, formatUs } from "./time.js";
 import type { SimKey, SimProject } from "./types.js";
 
@@ -56,9 +56,22 @@ export function buildProjectSpec(seed: number, index: number, anchorUs: number, 
   return { index, seed: projectSeed, project, keys, keyTable };
 }
 
-/** The request id of a record; a pure function of its identity so it is never stored. */
+/**
+ * The request id of a record; a pure function of its identity so it is never stored. The first
+ * word is a bijection of the serial, which makes ids unique within a project by construction and
+ * lets `serialOfRequestId` find a record without an index over a million ids.
+ */
 export function requestIdOf(spec: ProjectSpec, serial: number): string {
-  return uuidFrom(spec.seed, SALT_REQUEST_ID, serial);
+  const x = hash32(spec.seed, SALT_REQUEST_ID, serial);
+  const y = hash32(x, SALT_REQUEST_ID);
+  return uuidFromWords(fmix32((serial ^ spec.seed) >>> 0), x, y, fmix32(x ^ y));
+}
+
+/** The serial a request id was made from, if it was made by `requestIdOf` for this project. */
+export function serialOfRequestId(spec: ProjectSpec, requestId: string, count: number): number | undefined {
+  if (!/^[0-9a-f]{8}-/.test(requestId)) return undefined;
+  const serial = (unfmix32(parseInt(requestId.slice(0, 8), 16)) ^ spec.seed) >>> 0;
+  return serial < count && requestIdOf(spec, serial) === requestId ? serial : undefined;
 }
 
 /**

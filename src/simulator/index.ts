@@ -1,8 +1,19 @@
 /**
  * A faithful, deterministic fake of Deepgram's management API over a real HTTP socket, for the
  * test suite, `deepgram-archiver simulate`, the demo and benchmarks. Behaviour follows
- * ../shared/deepgram-api.md; where the docs are silent the choice is documented here and in the
- * files that implement it.
+ * ../shared/deepgram-api.md; where the docs are silent, these are the choices (clients must not
+ * rely on more than the real API promises, but tests may rely on these):
+ *
+ * - Listing order: created descending; equal `created` by request_id ascending. Pages are 0-based.
+ * - start/end are both inclusive instants with µs precision. `YYYY-MM-DDTHH:MM:SS` means exactly
+ *   that instant (not the whole second); a date-only end means the day's last microsecond. So a
+ *   record at exactly 11:00:00.000000Z is in both [10:00, 11:00] and [11:00, 12:00].
+ * - Query strings are form-decoded: an unencoded `+` in an offset becomes a space and is a 400.
+ * - Only start, end, limit, page are honoured; other filters are ignored. limit/page must be
+ *   non-negative integers (else 400); limit is clamped to [1, maxLimit] and echoed.
+ * - The horizon [now - horizonDays, now] (clock) clamps every listing and single GET.
+ * - /usage takes dates only, end inclusive; default end = today (UTC, clock), default start = the
+ *   day of the oldest record. It counts every record ever generated, pending and failed included.
  */
 import { usageOfDay } from "./api.js";
 import { createControl } from "./controls.js";

@@ -22,11 +22,30 @@ export function mulberry32(seed: number): Rng {
 }
 
 /** murmur3's finalizer: a bijection on 32 bits with full avalanche. */
-function fmix32(h: number): number {
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
+
+/** Multiplicative inverse modulo 2^32 of an odd number (Newton's iteration doubles the good bits). */
+function inverse32(a: number): number {
+  let x = a;
+  for (let i = 0; i < 5; i++) x = Math.imul(x, 2 - Math.imul(a, x));
+  return x >>> 0;
+}
+const INV_C1 = inverse32(0x85ebca6b);
+const INV_C2 = inverse32(0xc2b2ae35);
+
+/** The inverse of fmix32, so an id built from fmix32(serial) can be read back without an index. */
+export function unfmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, INV_C2);
+  h ^= (h >>> 13) ^ (h >>> 26);
+  h = Math.imul(h, INV_C1);
   h ^= h >>> 16;
   return h >>> 0;
 }
@@ -70,12 +89,13 @@ function hex32(w: number): string {
 export function uuidFrom(a: number, b: number, c?: number, d?: number): string {
   const x = hashFrom(0x9e3779b9, a, b, c, d);
   const y = hashFrom(0x3c6ef372, a, b, c, d);
-  const w1 = x;
-  const w2 = (fmix32(y ^ 0x85ebca6b) & 0xffff0fff) | 0x00004000; // version nibble 4
-  const w3 = (fmix32((x ^ 0xc2b2ae35) + y) & 0x3fffffff) | 0x80000000; // RFC 4122 variant
-  const w4 = y;
-  const s2 = hex32(w2);
-  const s3 = hex32(w3);
+  return uuidFromWords(x, fmix32(y ^ 0x85ebca6b), fmix32((x ^ 0xc2b2ae35) + y), y);
+}
+
+/** Formats four 32-bit words as a UUID, forcing the version-4 nibble and the RFC 4122 variant. */
+export function uuidFromWords(w1: number, w2: number, w3: number, w4: number): string {
+  const s2 = hex32((w2 & 0xffff0fff) | 0x00004000);
+  const s3 = hex32((w3 & 0x3fffffff) | 0x80000000);
   return `${hex32(w1)}-${s2.slice(0, 4)}-${s2.slice(4)}-${s3.slice(0, 4)}-${s3.slice(4)}${hex32(w4)}`;
 }
 

@@ -4,7 +4,7 @@
  * a slice, so a request costs O(log n + limit) however many records there are. Items are built on
  * demand from (serial, created, state); only the state bits and revision counts are mutable.
  */
-import { generateTimeline, requestIdOf, type ProjectSpec } from "./data.js";
+import { generateTimeline, requestIdOf, serialOfRequestId, type ProjectSpec } from "./data.js";
 import { FLAG_CALLBACK_WAITING, FLAG_PENDING, FLAG_USD_ZERO, materialize } from "./items.js";
 import { hashUnit } from "./prng.js";
 import { HOUR_US, dayOfUs } from "./time.js";
@@ -36,7 +36,6 @@ export class ProjectStore {
   private flags: Uint8Array;
   private count: number;
   private readonly revisions = new Map<number, number>();
-  private idIndex: Map<string, number> | null = null;
   private readonly usageCache = new Map<string, DayUsage>();
 
   constructor(readonly spec: ProjectSpec, anchorUs: number, days: number, perDay: number) {
@@ -53,7 +52,7 @@ export class ProjectStore {
       this.created[n - 1 - serial] = t;
       this.serials[n - 1 - serial] = serial;
     }
-    this.orderTies(0, n);
+    this.orderTies();
   }
 
   get size(): number {
@@ -115,12 +114,7 @@ export class ProjectStore {
   }
 
   serialOfId(requestId: string): number | undefined {
-    if (!this.idIndex) {
-      // Built on first use only: most runs never look a record up by id.
-      this.idIndex = new Map();
-      for (let s = 0; s < this.count; s++) this.idIndex.set(requestIdOf(this.spec, s), s);
-    }
-    return this.idIndex.get(requestId);
+    return serialOfRequestId(this.spec, requestId, this.count);
   }
 
   /** Adds records at the given instants (any order); returns their serials. O(n + k log k). */
@@ -138,7 +132,6 @@ export class ProjectStore {
     for (const a of added) {
       this.createdBySerial[a.serial] = a.t;
       this.flags[a.serial] = flagsFor(a.serial);
-      this.idIndex?.set(a.id, a.serial);
       this.usageCache.delete(dayOfUs(a.t));
     }
     added.sort((x, y) => y.t - x.t || (x.id < y.id ? -1 : 1));
@@ -198,8 +191,9 @@ export class ProjectStore {
   }
 
   /** Equal `created` values sort by request_id ascending; they are rare (on-the-hour records). */
-  private orderTies(from: number, to: number): void {
-    let p = from;
+  private orderTies(): void {
+    const to = this.count;
+    let p = 0;
     while (p < to) {
       let q = p + 1;
       while (q < to && this.created[q] === this.created[p]) q++;

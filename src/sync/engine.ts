@@ -6,7 +6,7 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import { HORIZON_MS } from "../config.js";
 import { ensureMonthlyPartitions } from "../archive/partitions.js";
-import { ensureProject, loadLedger, pendingWindowStarts, recordGaps, recordWindowError } from "./ledger.js";
+import { advanceAccountedUntil, ensureProject, loadLedger, pendingWindowStarts, recordGaps, recordWindowError } from "./ledger.js";
 import { alignDown, explicitWindows, planWindows, type PlannedWindow } from "./planner.js";
 import { fetchWindow } from "./window-fetcher.js";
 import { runPool } from "./pool.js";
@@ -77,14 +77,14 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         log.info({ projectId: p.project_id }, "project skipped: another process is archiving it");
         continue;
       }
-      const archiveStart = await ensureProject(db, {
+      const { archiveStart, accountedUntil } = await ensureProject(db, {
         projectId: p.project_id,
         name: p.name,
         raw: p.raw,
         archiveStart: new Date(alignDown(now.getTime() - HORIZON_MS, settings.windowMs)),
         now,
       });
-      const windows = await planProject(deps, p.project_id, archiveStart, now, options, report);
+      const windows = await planProject(deps, p.project_id, { archiveStart, accountedUntil }, now, options, report);
       report.windowsPlanned = windows.length;
       for (const w of windows) queue.push({ projectId: p.project_id, window: w });
     }
@@ -171,11 +171,20 @@ async function resolveProjects(deps: SyncDeps, options: SyncOptions): Promise<Ar
   return all;
 }
 
-async function planProject(deps: SyncDeps, projectId: string, archiveStart: Date, now: Date, options: SyncOptions, report: ProjectReport): Promise<PlannedWindow[]> {
+async function planProject(
+  deps: SyncDeps,
+  projectId: string,
+  marks: { archiveStart: Date; accountedUntil: Date | null },
+  now: Date,
+  options: SyncOptions,
+  report: ProjectReport,
+): Promise<PlannedWindow[]> {
   const { settings, database, logger } = deps;
   const db = database.db;
   const horizon = new Date(now.getTime() - HORIZON_MS - settings.windowMs);
-  const ledger = await loadLedger(db, projectId, horizon);
+  // Read the ledger from the watermark: before it every window is complete or recorded as lost.
+  const from = new Date(Math.min(horizon.getTime(), Math.max(marks.archiveStart.getTime(), marks.accountedUntil?.getTime() ?? 0)));
+  const ledger = await loadLedger(db, projectId, from);
   if (options.since || options.until) {
     return explicitWindows({
       since: (options.since ?? new Date(now.getTime() - HORIZON_MS)).getTime(),
@@ -192,7 +201,8 @@ async function planProject(deps: SyncDeps, projectId: string, archiveStart: Date
     windowMs: settings.windowMs,
     settleMs: settings.settleMs,
     rescanMs: settings.rescanMs,
-    archiveStart: archiveStart.getTime(),
+    archiveStart: marks.archiveStart.getTime(),
+    accountedUntil: marks.accountedUntil?.getTime(),
     ledger,
     pendingStarts,
   });
@@ -206,6 +216,7 @@ async function planProject(deps: SyncDeps, projectId: string, archiveStart: Date
     }
     report.gapsRecorded = plan.gaps.length;
   }
+  await advanceAccountedUntil(db, projectId, new Date(plan.accountedUntil));
   return plan.windows;
 }
 

@@ -96,9 +96,12 @@ export async function pendingWindowStarts(db: Kysely<Database>, projectId: strin
   return new Set(rows.rows.map((r) => Math.floor(r.created.getTime() / windowMs) * windowMs));
 }
 
-/** Records the archive's start on a project's first pass; returns it. */
-export async function ensureProject(db: Kysely<Database>, p: { projectId: string; name: string | null; raw: unknown; archiveStart: Date; now: Date }): Promise<Date> {
-  const res = await sql<{ archive_start: Date }>`
+/** Records the archive's start on a project's first pass; returns it and the planning watermark. */
+export async function ensureProject(
+  db: Kysely<Database>,
+  p: { projectId: string; name: string | null; raw: unknown; archiveStart: Date; now: Date },
+): Promise<{ archiveStart: Date; accountedUntil: Date | null }> {
+  const res = await sql<{ archive_start: Date; accounted_until: Date | null }>`
     insert into deepgram_archive.projects as p (project_id, name, archive_start, first_seen_at, last_seen_at, raw)
     values (${p.projectId}, ${p.name}, ${p.archiveStart}, ${p.now}, ${p.now}, ${p.raw === null ? null : JSON.stringify(p.raw)}::jsonb)
     on conflict (project_id) do update set
@@ -106,8 +109,15 @@ export async function ensureProject(db: Kysely<Database>, p: { projectId: string
       raw = coalesce(excluded.raw, p.raw),
       last_seen_at = excluded.last_seen_at,
       archive_start = coalesce(p.archive_start, excluded.archive_start)
-    returning archive_start`.execute(db);
-  return res.rows[0]!.archive_start;
+    returning archive_start, accounted_until`.execute(db);
+  return { archiveStart: res.rows[0]!.archive_start, accountedUntil: res.rows[0]!.accounted_until };
+}
+
+/** Moves the planning watermark forward (never back) once the windows before it are accounted for. */
+export async function advanceAccountedUntil(db: Kysely<Database>, projectId: string, until: Date): Promise<void> {
+  await sql`
+    update deepgram_archive.projects set accounted_until = greatest(coalesce(accounted_until, ${until}), ${until})
+    where project_id = ${projectId}`.execute(db);
 }
 
 /** Windows that fell off the horizon unread: ledger rows marked lost and merged gap rows, once. */

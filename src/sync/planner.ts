@@ -26,6 +26,8 @@ export interface Plan {
   /** Closed grid windows from the archive's start to now - settle, complete or not. */
   closedWindows: number;
   completeWindows: number;
+  /** Once the plan's gaps are recorded, every window before this is complete or lost. */
+  accountedUntil: number;
 }
 
 export interface PlanInput {
@@ -35,6 +37,8 @@ export interface PlanInput {
   rescanMs: number;
   /** Start of this project's archive (first pass); windows before it were never promised. */
   archiveStart: number;
+  /** Windows before this are known complete or lost (the ledger need not be read before it). */
+  accountedUntil?: number;
   ledger: LedgerEntry[];
   /** Window starts that hold rows still pending: fetched again while Deepgram still lists them. */
   pendingStarts?: ReadonlySet<number>;
@@ -53,7 +57,7 @@ export function planWindows(input: PlanInput): Plan {
   const { now, windowMs } = input;
   const horizon = now - HORIZON_MS;
   const lastEnd = alignDown(now - input.settleMs, windowMs);
-  const first = alignDown(input.archiveStart, windowMs);
+  const first = alignDown(Math.max(input.archiveStart, input.accountedUntil ?? -Infinity), windowMs);
   const coverage = completeCoverage(input.ledger);
   const byStart = new Map(input.ledger.map((e) => [e.start, e]));
 
@@ -88,6 +92,7 @@ export function planWindows(input: PlanInput): Plan {
     lost,
     closedWindows: closed,
     completeWindows: complete,
+    accountedUntil: Math.max(first, alignDown(horizon, windowMs)),
   };
 }
 
