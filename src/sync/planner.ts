@@ -57,7 +57,9 @@ export function planWindows(input: PlanInput): Plan {
   const { now, windowMs } = input;
   const horizon = now - HORIZON_MS;
   const lastEnd = alignDown(now - input.settleMs, windowMs);
-  const first = alignDown(Math.max(input.archiveStart, input.accountedUntil ?? -Infinity), windowMs);
+  // Never start after the horizon: if the clock jumped forward and back, windows the watermark
+  // passed may still be listed, and a window marked lost that Deepgram still lists is fetched.
+  const first = alignDown(Math.max(input.archiveStart, Math.min(input.accountedUntil ?? -Infinity, horizon)), windowMs);
   const coverage = completeCoverage(input.ledger);
   const byStart = new Map(input.ledger.map((e) => [e.start, e]));
 

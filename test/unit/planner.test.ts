@@ -76,6 +76,16 @@ describe("planWindows", () => {
       ["pending", 5 * H, 2],
     ]);
   });
+
+  it("fetches windows the watermark passed when the clock went back", () => {
+    const archiveStart = now - 30 * D;
+    // A pass with the clock 100 days ahead marked everything lost and moved the watermark.
+    const ahead = planWindows({ ...base, now: now + 100 * D, archiveStart, ledger: [] });
+    const ledger = ahead.lost.map((w) => ({ ...w, state: "lost" as const, parts: 1 }));
+    const back = planWindows({ ...base, archiveStart, accountedUntil: ahead.accountedUntil, ledger });
+    expect(back.windows.filter((w) => w.reason === "backfill")).toHaveLength(back.closedWindows);
+    expect(back.gaps).toEqual([]);
+  });
 });
 
 describe("explicitWindows", () => {
@@ -89,4 +99,5 @@ describe("explicitWindows", () => {
       [2 * H, 1, "explicit"],
     ]);
   });
+
 });
