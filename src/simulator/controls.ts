@@ -8,12 +8,31 @@ import { hashUnit } from "./prng.js";
 import type { SimulatorState } from "./state.js";
 import { initialFlags, type ProjectStore } from "./store.js";
 import { HOUR_US, parseDay } from "./time.js";
-import type { RequestItem, SimulatorControl } from "./types.js";
+import { DRIFT_KINDS, type RequestItem, type SimulatorControl } from "./types.js";
+import { DRIFTS } from "./drift.js";
 
 const SALT_LOST = 0x4c6f7374;
 
 export function createControl(state: SimulatorState): SimulatorControl {
   return {
+    drift(count, opts = {}) {
+      const store = state.targets(opts.projectId)[0];
+      if (!store || count <= 0) return [];
+      const kinds = opts.kinds ?? [...DRIFT_KINDS];
+      const [lo, hi] = state.visibleBounds();
+      // Settled records only (older than olderThanHours), so a test can expect them archived.
+      const [from, to] = store.range(lo, hi - (opts.olderThanHours ?? 24) * HOUR_US);
+      const out: Array<{ request_id: string; kind: (typeof kinds)[number] }> = [];
+      for (let i = 0; i < count && to > from; i++) {
+        const position = from + Math.floor(state.controlRng() * (to - from));
+        const serial = store.serialAt(position);
+        const kind = kinds[i % kinds.length]!;
+        out.push({ request_id: requestIdOf(store.spec, serial), kind });
+        store.setDrift(serial, DRIFTS[kind]);
+      }
+      return out;
+    },
+
     completePending(opts = {}) {
       const done: string[] = [];
       for (const store of state.targets(opts.projectId)) {
@@ -73,6 +92,10 @@ export function createControl(state: SimulatorState): SimulatorControl {
 
     revokeKey() {
       state.revoked = true;
+    },
+
+    restoreKey() {
+      state.revoked = false;
     },
 
     forbidProject(projectId) {

@@ -21,8 +21,9 @@ import { SimulatorServer } from "./server.js";
 import { SimulatorState } from "./state.js";
 import type { RequestItem, Simulator, SimulatorOptions, SimulatorStats } from "./types.js";
 
-export { FAULT_KINDS } from "./types.js";
+export { DRIFT_KINDS, FAULT_KINDS } from "./types.js";
 export type {
+  DriftKind,
   FaultKind,
   PageFetch,
   RequestItem,

@@ -36,6 +36,8 @@ export class ProjectStore {
   private flags: Uint8Array;
   private count: number;
   private readonly revisions = new Map<number, number>();
+  /** Schema drift injected by tests: the item as served is this function of the generated one. */
+  private readonly drift = new Map<number, (item: RequestItem) => RequestItem>();
   private readonly usageCache = new Map<string, DayUsage>();
 
   constructor(readonly spec: ProjectSpec, anchorUs: number, days: number, perDay: number) {
@@ -86,7 +88,14 @@ export class ProjectStore {
   }
 
   item(serial: number): RequestItem {
-    return materialize(this.spec, serial, this.createdOf(serial), this.flagsOf(serial), this.revisions.get(serial) ?? 0);
+    const item = materialize(this.spec, serial, this.createdOf(serial), this.flagsOf(serial), this.revisions.get(serial) ?? 0);
+    const drift = this.drift.get(serial);
+    return drift ? drift(item) : item;
+  }
+
+  setDrift(serial: number, fn: (item: RequestItem) => RequestItem): void {
+    this.drift.set(serial, fn);
+    this.usageCache.delete(dayOfUs(this.createdOf(serial)));
   }
 
   /** Positions [from, to) of records with lo <= created <= hi (µs, inclusive). */

@@ -113,12 +113,41 @@ export interface SimulatorControl {
   queueFaults(kinds: FaultKind[]): void;
   /** From now on every request gets 401. */
   revokeKey(): void;
+  /** Undoes revokeKey. */
+  restoreKey(): void;
   /** That project's endpoints answer 403. */
   forbidProject(projectId: string): void;
   /** /usage reports this many more requests that day. */
   overReportUsage(projectId: string, day: string, extraRequests: number): void;
   setLatency(ms: number): void;
+  /**
+   * Serves `count` visible settled records of a project in a drifted shape, one kind each in turn.
+   * Returns the original request ids with the kind applied. "no-request-id" and "bad-created"
+   * items cannot be archived as rows; the others must be archived as served.
+   */
+  drift(count: number, opts?: { projectId?: string; kinds?: DriftKind[]; olderThanHours?: number }): Array<{ request_id: string; kind: DriftKind }>;
 }
+
+export type DriftKind =
+  | "no-request-id"
+  | "bad-created"
+  | "numbers-as-strings"
+  | "callback-string"
+  | "top-level-code"
+  | "response-null"
+  | "unknown-fields"
+  | "missing-optional";
+
+export const DRIFT_KINDS: readonly DriftKind[] = [
+  "no-request-id",
+  "bad-created",
+  "numbers-as-strings",
+  "callback-string",
+  "top-level-code",
+  "response-null",
+  "unknown-fields",
+  "missing-optional",
+];
 
 export interface PageFetch {
   projectId: string;
