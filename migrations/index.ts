@@ -1,5 +1,7 @@
 import type { Migration } from "kysely";
 import * as m0001 from "./0001_archive.js";
+import * as m0002 from "./0002_usage_rollups.js";
+import * as m0003 from "./0003_compliance.js";
 
 /**
  * Every migration, in order. A static registry instead of reading the folder: it works the same
@@ -7,4 +9,6 @@ import * as m0001 from "./0001_archive.js";
  */
 export const migrations: Record<string, Migration> = {
   "0001_archive": m0001,
+  "0002_usage_rollups": m0002,
+  "0003_compliance": m0003,
 };

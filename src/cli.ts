@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { Settings } from "luxon";
 import { parseConfig, type Config } from "./config.js";
@@ -13,6 +15,18 @@ import { formatStatus, getStatus } from "./commands/status.js";
 import { openConfiguredDatabase, openMigratedDatabase, syncSettings } from "./commands/context.js";
 import { migrateToLatest } from "./db/migrator.js";
 import { simulateCommand } from "./commands/simulate.js";
+import { runCommand } from "./commands/run.js";
+import { formatSummaryReport, summarizeCommand } from "./commands/summarize.js";
+import { formatReconcileTable, reconcileCommand } from "./commands/reconcile.js";
+import { DEMO_DEFAULTS, DEMO_STAGE_TEXT, formatDemoReport, parseDemoArgs, runDemo, type DemoStage } from "./commands/demo.js";
+import { formatResult, parseSqlArgs, runReadOnlyQuery, SqlQueryError } from "./commands/sql.js";
+import { DataDirLockedError } from "./db/data-dir-lock.js";
+import { EmbeddedDatabaseMissingError } from "./db/pglite.js";
+import { formatRetentionReport, retentionCommand } from "./commands/retention.js";
+import { formatHold, formatHoldList, holdAddCommand, holdListCommand, holdReleaseCommand } from "./commands/hold.js";
+import { formatVerifyReport, verifyCommand } from "./commands/verify.js";
+import { exportCommand, exportVerifyCommand, formatExport, formatExportCheck } from "./commands/export.js";
+import { HoldError } from "./retention/index.js";
 
 /** Exit codes: 0 success; 1 the work failed or finished partially; 2 bad usage or configuration. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
@@ -95,6 +109,53 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     });
 
   program
+    .command("summarize")
+    .description("build the daily rollups: drain the dirty days (default), or rebuild a range or everything in ARCHIVER_TIMEZONE")
+    .option("--since <day>", "first local day (YYYY-MM-DD)")
+    .option("--until <day>", "last local day, inclusive (YYYY-MM-DD)")
+    .option("--rebuild", "recompute every day of the range; without a range, every day (also moves the rollups to a new ARCHIVER_TIMEZONE)")
+    .option("--json", "print the report as JSON")
+    .action(async (opts: { since?: string; until?: string; rebuild?: boolean; json?: boolean }) => {
+      const { config, logger } = configFor(io, false);
+      const report = await summarizeCommand(config, { logger, clock: systemClock }, opts);
+      io.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatSummaryReport(report));
+    });
+
+  program
+    .command("reconcile")
+    .description("compare the archived requests and hours per UTC day with Deepgram's own daily usage; exit 1 on any mismatch")
+    .option("--since <day>", "first UTC day (YYYY-MM-DD)")
+    .option("--until <day>", "last UTC day, inclusive (YYYY-MM-DD)")
+    .option("--json", "print a JSON array of {project_id, day, status, archived_requests, vendor_requests, archived_hours, vendor_hours}")
+    .action(async (opts: { since?: string; until?: string; json?: boolean }) => {
+      const { config, logger } = configFor(io, false);
+      const result = await reconcileCommand(config, { logger, clock: systemClock }, opts);
+      io.stdout.write(opts.json ? JSON.stringify(result.rows, null, 2) + "\n" : formatReconcileTable(result));
+      setExit(result.counts.mismatch > 0 ? EXIT.failed : EXIT.ok);
+    });
+
+  program
+    .command("run")
+    .description("the long-running service: a pass at start and on ARCHIVER_SCHEDULE; /healthz, /readyz, /metrics and a status page on ARCHIVER_HTTP_HOST:ARCHIVER_HTTP_PORT")
+    .action(async () => {
+      const { config, logger } = configFor(io, true);
+      const controller = new AbortController();
+      const stop = onSignals(() => {
+        controller.abort(new Error("stopping on a signal"));
+        // Whatever hangs (a database that stopped answering), the process is gone within 10 s.
+        setTimeout(() => {
+          logger.error(`shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting anyway (open transactions roll back)`);
+          process.exit(EXIT.failed);
+        }, SHUTDOWN_DEADLINE_MS).unref();
+      });
+      try {
+        await runCommand(config, { logger, clock: systemClock, signal: controller.signal });
+      } finally {
+        stop();
+      }
+    });
+
+  program
     .command("simulate")
     .description("serve a faithful fake of Deepgram's management API (for trying the archiver without a key)")
     .option("--port <n>", "port to listen on", "8787")
@@ -111,14 +172,191 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
       await new Promise<void>((resolve) => onSignals(resolve));
     });
 
+  program
+    .command("demo")
+    .description("a simulated Deepgram account archived into a fresh embedded database, summarized and reconciled, in one command; no key or database needed")
+    .option("--days <n>", "days of simulated history", String(DEMO_DEFAULTS.days))
+    .option("--per-day <n>", "requests a day per project", String(DEMO_DEFAULTS.perDay))
+    .option("--projects <n>", "simulated projects", String(DEMO_DEFAULTS.projects))
+    .option("--faults <rate>", "fraction of API calls that fail on purpose (0..0.5)", String(DEMO_DEFAULTS.faultRate))
+    .option("--seed <n>", "data seed", String(DEMO_DEFAULTS.seed))
+    .action(async (opts: Record<string, string>) => {
+      const demo = parseDemoArgs(opts);
+      // The demo never needs a key and always uses its own embedded database.
+      const config = parseConfig({ ...io.env, DEEPGRAM_API_KEY: undefined, DEEPGRAM_API_KEY_FILE: undefined, DATABASE_URL: undefined });
+      const logger = createLogger({ level: io.env.LOG_LEVEL ? config.logLevel : "error" });
+      const tty = io.stderr.isTTY === true;
+      let bar: ReturnType<typeof createProgressBar> | null = null;
+      const onStage = (stage: DemoStage) => {
+        if (!tty) return;
+        bar?.done();
+        bar = null;
+        if (stage === "archive") bar = createProgressBar(io.stderr);
+        else io.stderr.write(`${DEMO_STAGE_TEXT[stage]}\n`);
+      };
+      const report = await runDemo(
+        { logger, clock: systemClock, onStage, onEvent: (e) => bar?.onEvent(e) },
+        { dataDir: config.dataDir, timezone: config.timezone, ...demo },
+      );
+      io.stdout.write(formatDemoReport(report));
+      setExit(report.sync.outcome === "succeeded" ? EXIT.ok : EXIT.failed);
+    });
+
+  program
+    .command("sql")
+    .description("run one read-only query against the configured database (embedded or DATABASE_URL) and print the rows")
+    .argument("[query]", 'one SQL statement, quoted: "select ..."')
+    .option("--json", "print a JSON array of row objects")
+    .option("--csv", "print CSV with a header line")
+    .action(async (query: string | undefined, opts: { json?: boolean; csv?: boolean }) => {
+      const args = parseSqlArgs(query, opts);
+      const config = parseConfig(io.env);
+      const logger = createLogger({ level: io.env.LOG_LEVEL ? config.logLevel : "warn" });
+      const database = await openConfiguredDatabase(config, logger, 0, { mustExist: true, command: "deepgram-archiver sql" });
+      try {
+        io.stdout.write(formatResult(await runReadOnlyQuery(database, args.query), args.format));
+      } finally {
+        await database.close();
+      }
+    });
+
+  registerComplianceCommands(program, io, setExit);
   return program;
 }
 
-/** Calls `fn` on the first SIGINT/SIGTERM; a second signal exits at once. Returns an unsubscribe. */
+const repeatable = (v: string, prev: string[] = []) => [...prev, v];
+
+/** retention, hold add|list|release, verify, export (docs/COMPLIANCE.md). */
+function registerComplianceCommands(program: Command, io: Io, setExit: (code: number) => void): void {
+  const deps = (logger: Logger) => ({ logger, clock: systemClock });
+
+  program
+    .command("retention")
+    .description("apply ARCHIVER_RETENTION (request logs) and ARCHIVER_ROLLUP_RETENTION, never deleting what a legal hold covers")
+    .option("--dry-run", "print per project and month what would go; change nothing")
+    .option("--json", "print the report as JSON")
+    .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+      const { config, logger } = configFor(io, false);
+      const report = await retentionCommand(config, deps(logger), { dryRun: opts.dryRun === true });
+      io.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatRetentionReport(report));
+    });
+
+  const hold = program.command("hold").description("legal holds: rows they cover are never deleted by retention");
+  hold
+    .command("add")
+    .description("place a legal hold over requests created in a range")
+    .requiredOption("--since <time>", "first day (inclusive, ARCHIVER_TIMEZONE) or ISO timestamp")
+    .requiredOption("--until <time>", "last day (inclusive) or ISO timestamp")
+    .requiredOption("--reason <text>", "why (case, ticket); recorded with the hold")
+    .option("--project <id>", "only this project (default: every project)")
+    .action(async (opts: { since: string; until: string; reason: string; project?: string }) => {
+      const { config, logger } = configFor(io, false);
+      const range = parseRange(opts.since, opts.until, config.timezone);
+      if (opts.reason.trim() === "") range.problems.push("--reason must say why the hold is placed.");
+      if (range.problems.length) throw new ConfigError(range.problems);
+      const h = await holdAddCommand(config, deps(logger), { since: range.since!, until: range.until!, reason: opts.reason.trim(), projectId: opts.project ?? null });
+      io.stdout.write(formatHold(h, "placed"));
+    });
+  hold
+    .command("list")
+    .description("active legal holds, with the rows each covers")
+    .option("--all", "include released holds")
+    .option("--json", "print JSON")
+    .action(async (opts: { all?: boolean; json?: boolean }) => {
+      const { config, logger } = configFor(io, false);
+      const holds = await holdListCommand(config, deps(logger), { includeReleased: opts.all === true });
+      io.stdout.write(opts.json ? JSON.stringify(holds, null, 2) + "\n" : formatHoldList(holds));
+    });
+  hold
+    .command("release")
+    .description("release a legal hold (it stays listed with --all)")
+    .argument("<id>", "hold id (hold list)")
+    .requiredOption("--reason <text>", "why it is released; recorded with the hold")
+    .action(async (id: string, opts: { reason: string }) => {
+      const { config, logger } = configFor(io, false);
+      const problems = [];
+      if (!/^\d+$/.test(id)) problems.push(`hold id must be a number (see \`hold list\`); got ${JSON.stringify(id)}.`);
+      if (opts.reason.trim() === "") problems.push("--reason must say why the hold is released.");
+      if (problems.length) throw new ConfigError(problems);
+      try {
+        io.stdout.write(formatHold(await holdReleaseCommand(config, deps(logger), { holdId: id, reason: opts.reason.trim() }), "released"));
+      } catch (err) {
+        if (!(err instanceof HoldError)) throw err;
+        io.stderr.write(`error: ${err.message}\n`);
+        setExit(EXIT.failed);
+      }
+    });
+
+  program
+    .command("verify")
+    .description("recompute content hashes and sealed-day digests; exit 1 when archived rows changed outside the archiver")
+    .option("--since <time>", "from this day or ISO timestamp")
+    .option("--until <time>", "up to this day (inclusive) or ISO timestamp")
+    .addOption(new Option("--project <id>", "only this project (repeatable)").argParser(repeatable))
+    .option("--accept", "after a deliberate, documented change: re-seal the changed days as they are now (needs --reason)")
+    .option("--reason <text>", "why the changes are accepted; recorded in audit_log")
+    .option("--json", "print the report as JSON")
+    .action(async (opts: { since?: string; until?: string; project?: string[]; accept?: boolean; reason?: string; json?: boolean }) => {
+      const { config, logger } = configFor(io, false);
+      const range = parseRange(opts.since, opts.until, config.timezone);
+      if (opts.accept && !opts.reason?.trim()) range.problems.push("--accept needs --reason: why the changes are accepted.");
+      if (!opts.accept && opts.reason !== undefined) range.problems.push("--reason goes with --accept.");
+      if (range.problems.length) throw new ConfigError(range.problems);
+      const result = await verifyCommand(config, deps(logger), {
+        since: range.since,
+        until: range.until,
+        projectIds: opts.project?.length ? opts.project : null,
+        acceptReason: opts.accept ? opts.reason!.trim() : undefined,
+      });
+      io.stdout.write(opts.json ? JSON.stringify(result, null, 2) + "\n" : formatVerifyReport(result));
+      setExit(result.report.ok ? EXIT.ok : EXIT.failed);
+    });
+
+  program
+    .command("export")
+    .description("stream archived requests to a file (JSONL raw items or CSV typed columns) with FILE.manifest.json; or check a file with --verify")
+    .option("--since <time>", "from this day or ISO timestamp")
+    .option("--until <time>", "up to this day (inclusive) or ISO timestamp")
+    .addOption(new Option("--format <format>", "jsonl: the raw items; csv: the typed columns").choices(["jsonl", "csv"]))
+    .addOption(new Option("--project <id>", "only this project (repeatable)").argParser(repeatable))
+    .option("--out <file>", "where to write; FILE.manifest.json goes beside it")
+    .option("--verify <file>", "check FILE against FILE.manifest.json (row count, bytes, sha256) and exit 1 on a mismatch")
+    .action(async (opts: { since?: string; until?: string; format?: "jsonl" | "csv"; project?: string[]; out?: string; verify?: string }) => {
+      if (opts.verify !== undefined) {
+        const other = (["since", "until", "format", "project", "out"] as const).filter((k) => opts[k] !== undefined);
+        if (other.length) throw new ConfigError([`--verify checks a file and takes no ${other.map((k) => `--${k}`).join(", ")}.`]);
+        const check = await exportVerifyCommand(opts.verify);
+        io.stdout.write(formatExportCheck(check));
+        setExit(check.ok ? EXIT.ok : EXIT.failed);
+        return;
+      }
+      const { config, logger } = configFor(io, false);
+      const range = parseRange(opts.since, opts.until, config.timezone);
+      if (opts.since === undefined) range.problems.push("--since is required: the first day (or ISO timestamp) to export.");
+      if (opts.until === undefined) range.problems.push("--until is required: the last day (inclusive, or an ISO timestamp) to export.");
+      if (opts.format === undefined) range.problems.push("--format is required: jsonl (the raw items) or csv (the typed columns).");
+      if (opts.out === undefined) range.problems.push("--out is required: the file to write.");
+      if (range.problems.length) throw new ConfigError(range.problems);
+      const manifest = await exportCommand(config, deps(logger), {
+        since: range.since!,
+        until: range.until!,
+        given: { since: opts.since!, until: opts.until! },
+        format: opts.format!,
+        projectIds: opts.project?.length ? opts.project : null,
+        out: opts.out!,
+      });
+      io.stdout.write(formatExport(manifest, opts.out!));
+    });
+}
+
+/** `run` is gone this long after the first SIGTERM/SIGINT, finished or not. */
+const SHUTDOWN_DEADLINE_MS = 8_000;
+
+/** Calls `fn` on the first SIGINT/SIGTERM; a second signal exits at once (128 + signal number). Returns an unsubscribe. */
 function onSignals(fn: () => void): () => void {
   let seen = false;
-  const handler = () => {
-    if (seen) process.exit(130);
+  const handler = (signal: NodeJS.Signals) => {
+    if (seen) process.exit(signal === "SIGTERM" ? 143 : 130);
     seen = true;
     fn();
   };
@@ -151,7 +389,13 @@ function reportError(err: unknown, io: Io): number {
     io.stderr.write(`${err.message}\n`);
     return EXIT.usage;
   }
-  if (err instanceof DatabaseUnavailableError || err instanceof DeepgramHttpError) {
+  if (
+    err instanceof DatabaseUnavailableError ||
+    err instanceof DeepgramHttpError ||
+    err instanceof DataDirLockedError ||
+    err instanceof EmbeddedDatabaseMissingError ||
+    err instanceof SqlQueryError
+  ) {
     io.stderr.write(`error: ${err.message}\n`);
     return EXIT.failed;
   }
@@ -159,8 +403,17 @@ function reportError(err: unknown, io: Io): number {
   return EXIT.failed;
 }
 
-const isEntry = process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href;
-if (isEntry || process.env.DEEPGRAM_ARCHIVER_CLI === "1") {
+/** Run as a program, also through npm's bin symlink (node_modules/.bin/deepgram-archiver). */
+function isEntry(): boolean {
+  const arg = process.argv[1];
+  if (!arg) return false;
+  try {
+    return realpathSync(arg) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+if (isEntry() || process.env.DEEPGRAM_ARCHIVER_CLI === "1") {
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env }).then((code) => {
     process.exitCode = code;
   });

@@ -29,8 +29,12 @@ export interface Config {
   readonly requestTimeoutMs: number;
   readonly usageSinceDays: number;
   readonly retention: Retention;
+  /** ARCHIVER_ROLLUP_RETENTION: how long rollups, vendor usage and reconciliation are kept (default forever). */
+  readonly rollupRetention: Retention;
   readonly httpHost: string;
   readonly httpPort: number;
+  /** Bearer token that protects `/` and `/metrics` of `run`; null = open (health checks are always open). */
+  readonly httpToken: string | null;
   readonly logLevel: string;
 }
 
@@ -98,15 +102,13 @@ export function parseConfig(env: Record<string, string | undefined>, options: Pa
   const usageSinceDays = integer(get, "ARCHIVER_USAGE_SINCE", 365, problems, { min: 1, max: 3650 }, "days");
   const httpPort = integer(get, "ARCHIVER_HTTP_PORT", 9464, problems, { min: 0, max: 65535 });
   const httpHost = get("ARCHIVER_HTTP_HOST") ?? "127.0.0.1";
-
-  let retention: Retention = { kind: "forever" };
-  const rawRetention = get("ARCHIVER_RETENTION") ?? "forever";
-  if (rawRetention !== "forever") {
-    const ms = parseRetentionMs(rawRetention);
-    if (ms === null || ms < 86_400_000) {
-      problems.push(`ARCHIVER_RETENTION ${JSON.stringify(rawRetention)} must be "forever" or a length of at least a day such as "400d" or "7y".`);
-    } else retention = { kind: "duration", ms, text: rawRetention };
+  const httpToken = get("ARCHIVER_HTTP_TOKEN") ?? null;
+  if (httpToken !== null && (httpToken.length < 16 || /\s/.test(httpToken))) {
+    problems.push("ARCHIVER_HTTP_TOKEN must be at least 16 characters without white space (e.g. the output of `openssl rand -hex 24`).");
   }
+
+  const retention = retentionSetting(get, "ARCHIVER_RETENTION", problems);
+  const rollupRetention = retentionSetting(get, "ARCHIVER_ROLLUP_RETENTION", problems);
 
   const logLevel = get("LOG_LEVEL") ?? "info";
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}; got ${JSON.stringify(logLevel)}.`);
@@ -128,8 +130,10 @@ export function parseConfig(env: Record<string, string | undefined>, options: Pa
     requestTimeoutMs,
     usageSinceDays,
     retention,
+    rollupRetention,
     httpHost,
     httpPort,
+    httpToken,
     logLevel,
   });
 }
@@ -185,6 +189,17 @@ export function describeDatabaseUrl(text: string): string | null {
   } catch {
     return null;
   }
+}
+
+function retentionSetting(get: Getter, name: string, problems: string[]): Retention {
+  const text = get(name) ?? "forever";
+  if (text === "forever") return { kind: "forever" };
+  const ms = parseRetentionMs(text);
+  if (ms === null || ms < 86_400_000) {
+    problems.push(`${name} ${JSON.stringify(text)} must be "forever" or a length of at least a day such as "400d" or "7y".`);
+    return { kind: "forever" };
+  }
+  return { kind: "duration", ms, text };
 }
 
 /** Retention also accepts years: "7y" means 7 x 365 days. */

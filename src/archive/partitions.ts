@@ -40,6 +40,8 @@ export async function ensureMonthlyPartitions(db: Kysely<Database>, from: Date, 
             create table if not exists ${sql.table(`deepgram_archive.${name}`)}
             partition of deepgram_archive.requests
             for values from (${sql.lit(lower)}) to (${sql.lit(upper)})`.execute(trx);
+          // Statement triggers are not inherited: the new partition gets its TRUNCATE guard here (migrations/0003).
+          await sql`select deepgram_archive.protect_partitions()`.execute(trx);
         });
         created.push(name);
       } catch (err) {

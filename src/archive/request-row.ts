@@ -31,6 +31,8 @@ export interface RequestRow {
   features: string[];
   callback_code: number | null;
   raw: Record<string, unknown>;
+  /** `raw` as the JSON text Deepgram sent, when the page could be split; else the store serializes `raw`. */
+  raw_text?: string;
 }
 
 export function toRequestRow(item: Record<string, unknown> & { request_id: string; created: string }): RequestRow {

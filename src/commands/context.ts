@@ -3,13 +3,22 @@ import type { Logger } from "../logger.js";
 import { ConfigError } from "../errors.js";
 import { openPostgres, type ArchiveDatabase } from "../db/connection.js";
 import { migrateToLatest } from "../db/migrator.js";
+import { openPglite } from "../db/pglite.js";
 import { createDeepgramClient, type ClientEvent, type DeepgramClient } from "../deepgram/index.js";
 import type { SyncSettings } from "../sync/engine.js";
 
-/** Opens the configured database (pool sized for the fetch concurrency and the project locks). */
-export async function openConfiguredDatabase(config: Config, logger: Logger, extraConnections = 0): Promise<ArchiveDatabase> {
+/**
+ * Opens the configured database: Postgres at DATABASE_URL (pool sized for the fetch concurrency
+ * and the project locks), else the embedded database in ARCHIVER_DATA_DIR, locked to this process.
+ */
+export async function openConfiguredDatabase(
+  config: Config,
+  logger: Logger,
+  extraConnections = 0,
+  embedded: { command?: string; mustExist?: boolean } = {},
+): Promise<ArchiveDatabase> {
   if (config.databaseUrl === null) {
-    throw new ConfigError(["DATABASE_URL is required: set it to a Postgres connection string (postgres://user:password@host:5432/database)."]);
+    return openPglite({ dataDir: config.dataDir, logger, command: embedded.command, mustExist: embedded.mustExist });
   }
   return openPostgres({
     url: config.databaseUrl,
@@ -45,5 +54,6 @@ export function syncSettings(config: Config): SyncSettings {
     rescanMs: config.rescanMs,
     concurrency: config.concurrency,
     projectIds: config.projectIds,
+    usageSinceDays: config.usageSinceDays,
   };
 }

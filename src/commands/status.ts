@@ -6,6 +6,7 @@ import { formatDuration } from "../duration.js";
 import { loadLedger } from "../sync/ledger.js";
 import { planWindows } from "../sync/planner.js";
 import type { SyncSettings } from "../sync/engine.js";
+import { readReconciliationStatus, type ReconciliationStatus } from "../usage/reconcile.js";
 
 export interface ProjectStatus {
   projectId: string;
@@ -20,6 +21,8 @@ export interface ProjectStatus {
   gapSeconds: number;
   rejectedItems: number;
   dirtyDays: number;
+  /** Archived requests per UTC day against Deepgram's daily usage, as last reconciled. */
+  reconciliationDays: ReconciliationStatus;
   lastPass: { runId: string; outcome: string; finishedAt: string | null; projectOutcome: string | null; error: string | null } | null;
   /** Seconds until the oldest unarchived window falls off Deepgram's 90-day horizon. */
   horizonMarginSeconds: number;
@@ -75,6 +78,7 @@ export async function getStatus(database: ArchiveDatabase, clock: Clock, setting
       gapSeconds: p.gap_seconds,
       rejectedItems: p.rejected,
       dirtyDays: p.dirty,
+      reconciliationDays: await readReconciliationStatus(db, p.project_id),
       lastPass: lastRun
         ? { runId: lastRun.run_id, outcome: lastRun.outcome, finishedAt: lastRun.finished_at?.toISOString() ?? null, projectOutcome: projectRun?.outcome ?? null, error: projectRun?.error ?? null }
         : null,
@@ -95,6 +99,11 @@ export function formatStatus(report: StatusReport): string {
     lines.push(`  gaps           ${p.gaps === 0 ? "none" : `${p.gaps} (${formatDuration(p.gapSeconds * 1000)} lost to the horizon)`}`);
     if (p.rejectedItems > 0) lines.push(`  rejected items ${p.rejectedItems} (see deepgram_archive.rejected_items)`);
     lines.push(`  dirty days     ${p.dirtyDays}`);
+    const rc = p.reconciliationDays;
+    lines.push(
+      `  reconciliation ${rc.lastCheckedAt === null ? "never run" : `${rc.ok} days ok, ${rc.mismatch} mismatch, ${rc.partial} partial, ${rc.noVendorData} without Deepgram usage`}` +
+        (rc.mismatchDays.length ? `  << mismatch on ${rc.mismatchDays.map((d) => d.day + (d.refetched ? "" : " (refetch due)")).join(", ")}` : ""),
+    );
     const lp = p.lastPass;
     lines.push(`  last pass      ${lp ? `#${lp.runId} ${lp.projectOutcome ?? lp.outcome} at ${lp.finishedAt ?? "(running)"}${lp.error ? ` - ${lp.error}` : ""}` : "never"}`);
   }

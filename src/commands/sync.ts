@@ -37,6 +37,18 @@ export function formatSyncReport(r: SyncReport & { retries: number }): string {
     );
     if (p.error && p.outcome !== "succeeded") lines.push(`    ${p.error}`);
   }
+  if (r.summary) {
+    const s = r.summary;
+    lines.push(`  rollups (${s.timezone}): ${s.full ? "rebuilt" : "summarized"} ${s.days} days, ${s.daysChanged} changed`);
+  }
+  if (r.reconciliation) {
+    const c = r.reconciliation;
+    lines.push(
+      `  reconciliation: ${c.days} days checked: ${c.counts.ok} ok, ${c.counts.mismatch} mismatch, ${c.counts.partial} partial, ${c.counts.no_vendor_data} without Deepgram usage` +
+        (c.refetchDue.length ? `; ${c.refetchDue.length} to fetch again next pass` : "") +
+        (c.persistent.length ? `; ${c.persistent.length} STILL MISMATCHED (see \`deepgram-archiver reconcile\`)` : ""),
+    );
+  }
   if (r.error && r.projects.length === 0) lines.push(`  ${r.error}`);
   return lines.join("\n") + "\n";
 }

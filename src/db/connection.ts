@@ -18,7 +18,19 @@ export interface ArchiveDatabase {
    * Returns a release function, or null when another process holds it.
    */
   tryLockProject(projectId: string): Promise<(() => Promise<void>) | null>;
+  /**
+   * Runs one statement as typed by a person (the `sql` command): never several (extended
+   * protocol), values as Postgres's own text, optionally in a read-only transaction that is
+   * rolled back afterwards.
+   */
+  queryRaw(text: string, options: { readOnly: boolean }): Promise<RawQueryResult>;
   close(): Promise<void>;
+}
+
+/** Column names and type oids, and every value as Postgres's text form (null for SQL NULL). */
+export interface RawQueryResult {
+  fields: Array<{ name: string; dataTypeID: number }>;
+  rows: Array<Array<string | null>>;
 }
 
 export interface OpenDatabaseOptions {
@@ -38,9 +50,19 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 10_000,
     application_name: "deepgram-archiver",
+    // Asynchronous commit: a page's rows and its ledger progress commit together, so a server
+    // crash can only lose the newest whole transactions, ledger included, and those windows are
+    // read again from Deepgram on the next pass. Waiting for an fsync per page made a backfill
+    // several times slower (see bench/README.md).
+    options: "-c synchronous_commit=off",
   });
-  // An idle client that loses its server must not crash the process; the next query reports it.
+  // A client that loses its server must not crash the process. The pool listens on idle clients
+  // only; a client checked out between two statements of a transaction would emit an unhandled
+  // 'error'. Every client gets a listener; the statement in flight or the next one reports the failure.
   pool.on("error", (err) => options.logger.warn({ err: err.message }, "idle database connection failed"));
+  pool.on("connect", (client) => {
+    client.on("error", (err) => options.logger.warn({ err: err.message }, "database connection lost"));
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     await sql`select 1`.execute(db);
@@ -74,6 +96,26 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
         await client.query("select pg_advisory_unlock($1, hashtext($2))", [PROJECT_LOCK_CLASS, projectId]).catch(() => undefined);
         await client.end().catch(() => undefined);
       };
+    },
+    async queryRaw(text, opts) {
+      const client = await pool.connect();
+      try {
+        if (opts.readOnly) await client.query("begin transaction read only");
+        try {
+          const res = await client.query<unknown[]>({
+            text,
+            rowMode: "array",
+            // Extended protocol: a second statement after a semicolon is an error, not run.
+            queryMode: "extended",
+            types: { getTypeParser: () => (value: string) => value },
+          } as pg.QueryConfig & { queryMode: "extended" });
+          return { fields: res.fields.map((f) => ({ name: f.name, dataTypeID: f.dataTypeID })), rows: res.rows as Array<Array<string | null>> };
+        } finally {
+          if (opts.readOnly) await client.query("rollback").catch(() => undefined);
+        }
+      } finally {
+        client.release();
+      }
     },
     async close() {
       await Promise.all([...lockClients].map((c) => c.end().catch(() => undefined)));

@@ -112,6 +112,143 @@ export interface RejectedItemsTable {
   seen_count: number;
 }
 
+/** Dates as 'YYYY-MM-DD' text: select them with ::text (pg would turn a date into a local-midnight Date). */
+type Day = ColumnType<string, string, string>;
+
+export interface VendorDailyUsageTable {
+  project_id: string;
+  day: Day;
+  hours: number;
+  total_hours: number | null;
+  requests: string;
+  tokens_in: string | null;
+  tokens_out: string | null;
+  tts_characters: string | null;
+  tts_requests: string | null;
+  raw: unknown;
+  fetched_at: Timestamp;
+  changed_at: Timestamp;
+}
+
+export interface ApiKeysTable {
+  project_id: string;
+  api_key_id: string;
+  comment: string | null;
+  scopes: string[];
+  tags: string[];
+  created: Timestamp | null;
+  expiration_date: Timestamp | null;
+  first_seen_at: Timestamp;
+  last_seen_at: Timestamp;
+  deleted_at: Timestamp | null;
+}
+
+export interface DailyUsageTable {
+  project_id: string;
+  day: Day;
+  api_key_id: string;
+  endpoint: string;
+  method: string;
+  model: string;
+  status: "succeeded" | "failed" | "pending";
+  requests: string;
+  hours: number;
+  total_hours: number;
+  usd: string;
+}
+
+/** A view: one row per (project_id, day) summing daily_usage. */
+export interface DailyUsageTotalsView {
+  project_id: string;
+  day: Day;
+  requests: string;
+  succeeded: string;
+  failed: string;
+  pending: string;
+  hours: number;
+  total_hours: number;
+  usd: string;
+}
+
+export interface DailyUsageByTagTable {
+  project_id: string;
+  day: Day;
+  tag: string;
+  requests: string;
+  hours: number;
+  total_hours: number;
+  usd: string;
+}
+
+export interface SummarySettingsTable {
+  id: Generated<boolean>;
+  timezone: string;
+  recorded_at: Timestamp;
+  rebuilt_at: Timestamp | null;
+}
+
+export interface ReconciliationTable {
+  project_id: string;
+  day: Day;
+  status: "ok" | "mismatch" | "partial" | "no_vendor_data";
+  archived_requests: string;
+  vendor_requests: string | null;
+  archived_hours: number;
+  vendor_hours: number | null;
+  checked_at: Timestamp;
+  flagged_at: Timestamp | null;
+  refetch_count: number;
+}
+
+/** migrations/0003_compliance: audit log, legal holds and day seals (src/retention/). */
+export interface AuditLogTable {
+  audit_id: Generated<string>;
+  at: Timestamp;
+  action: string;
+  command: string | null;
+  project_id: string | null;
+  range_start: Timestamp | null;
+  range_end: Timestamp | null;
+  rows: string | null;
+  actor: Generated<string>;
+  detail: Generated<unknown>;
+}
+
+export interface LegalHoldsTable {
+  hold_id: Generated<string>;
+  project_id: string | null;
+  since: Timestamp;
+  until: Timestamp;
+  reason: string;
+  created_at: Timestamp;
+  created_by: Generated<string>;
+  released_at: Timestamp | null;
+  release_reason: string | null;
+  released_by: string | null;
+}
+
+export interface DaySealsTable {
+  project_id: string;
+  /** UTC day. */
+  day: ColumnType<string, string, string>;
+  row_count: number;
+  digest: string;
+  sealed_at: Timestamp;
+  first_sealed_at: Timestamp;
+  reseals: Generated<number>;
+  checked_at: Timestamp;
+  audit_watermark: string;
+}
+
+export interface SealedRowsTable {
+  project_id: string;
+  day: ColumnType<string, string, string>;
+  request_id: string;
+  created: Timestamp;
+  content_hash: string;
+  columns_hash: string;
+}
+
 export interface Database {
   "deepgram_archive.projects": ProjectsTable;
   "deepgram_archive.requests": RequestsTable;
@@ -121,4 +258,15 @@ export interface Database {
   "deepgram_archive.sync_runs": SyncRunsTable;
   "deepgram_archive.sync_gaps": SyncGapsTable;
   "deepgram_archive.rejected_items": RejectedItemsTable;
+  "deepgram_archive.vendor_daily_usage": VendorDailyUsageTable;
+  "deepgram_archive.api_keys": ApiKeysTable;
+  "deepgram_archive.daily_usage": DailyUsageTable;
+  "deepgram_archive.daily_usage_totals": DailyUsageTotalsView;
+  "deepgram_archive.daily_usage_by_tag": DailyUsageByTagTable;
+  "deepgram_archive.summary_settings": SummarySettingsTable;
+  "deepgram_archive.reconciliation": ReconciliationTable;
+  "deepgram_archive.audit_log": AuditLogTable;
+  "deepgram_archive.legal_holds": LegalHoldsTable;
+  "deepgram_archive.day_seals": DaySealsTable;
+  "deepgram_archive.sealed_rows": SealedRowsTable;
 }

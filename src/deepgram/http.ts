@@ -19,8 +19,8 @@ import {
 import type { ClientEvent, DeepgramClientOptions } from "./types.js";
 
 export interface GetJsonCall<T> extends CallSite {
-  /** Checks the parsed JSON; throws BodyShapeError when the structure is wrong. */
-  parse: (body: unknown) => T;
+  /** Checks the parsed JSON (`text` is the body it was parsed from); throws BodyShapeError when the structure is wrong. */
+  parse: (body: unknown, text: string) => T;
   signal?: AbortSignal | undefined;
 }
 
@@ -70,8 +70,8 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
       status = res.status;
       requestId = res.headers.get("dg-request-id");
       stage = "body";
-      // Read as text under the same signal, so a stalled body hits the timeout and a cut one is caught here.
-      text = await res.text();
+      // Read under the same signal, so a stalled body hits the timeout and a cut one is caught here.
+      text = decodeBody(await res.arrayBuffer());
     } catch (err) {
       if (call.signal?.aborted) throw call.signal.reason;
       if (scope.timedOut()) {
@@ -99,7 +99,7 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
       throw new DeepgramResponseError({ ...site, problem: "unparsable", status, requestId, detail }, { cause: err });
     }
     try {
-      return call.parse(body);
+      return call.parse(body, text);
     } catch (err) {
       if (!(err instanceof BodyShapeError)) throw err;
       throw new DeepgramResponseError({ ...site, problem: "shape", status, requestId, detail: err.message }, { cause: err });
@@ -213,6 +213,16 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * UTF-8 text of a body, as `Response.text()` gives it (a leading byte order mark dropped, invalid
+ * bytes replaced), but through Buffer: undici's TextDecoder path took about 6% of a backfill's CPU.
+ */
+function decodeBody(body: ArrayBuffer): string {
+  const bytes = Buffer.from(body);
+  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
+  return bytes.toString("utf8", bom ? 3 : 0);
 }
 
 /** fetch wraps the real failure: TypeError("fetch failed") → cause {code: ECONNREFUSED} or an undici SocketError. */

@@ -51,6 +51,8 @@ export interface RequestsPage {
   rejected: RejectedItem[];
   /** Length of `requests` as received; end of listing is `rawCount < limit`. */
   rawCount: number;
+  /** Each item's JSON text as received, aligned with `items`; null or absent when not available. */
+  itemTexts?: string[] | null;
 }
 
 export interface ProjectInfo {

@@ -21,7 +21,9 @@ export function createControl(state: SimulatorState): SimulatorControl {
       const kinds = opts.kinds ?? [...DRIFT_KINDS];
       const [lo, hi] = state.visibleBounds();
       // Settled records only (older than olderThanHours), so a test can expect them archived.
-      const [from, to] = store.range(lo, hi - (opts.olderThanHours ?? 24) * HOUR_US);
+      const newest = hi - (opts.olderThanHours ?? 24) * HOUR_US;
+      const oldest = opts.withinHours === undefined ? lo : Math.max(lo, hi - opts.withinHours * HOUR_US);
+      const [from, to] = store.range(oldest, newest);
       const out: Array<{ request_id: string; kind: (typeof kinds)[number] }> = [];
       for (let i = 0; i < count && to > from; i++) {
         const position = from + Math.floor(state.controlRng() * (to - from));

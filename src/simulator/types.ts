@@ -123,9 +123,10 @@ export interface SimulatorControl {
   /**
    * Serves `count` visible settled records of a project in a drifted shape, one kind each in turn.
    * Returns the original request ids with the kind applied. "no-request-id" and "bad-created"
-   * items cannot be archived as rows; the others must be archived as served.
+   * items cannot be archived as rows; the others must be archived as served. Records are picked
+   * created between `withinHours` (default: the whole visible range) and `olderThanHours` (24) ago.
    */
-  drift(count: number, opts?: { projectId?: string; kinds?: DriftKind[]; olderThanHours?: number }): Array<{ request_id: string; kind: DriftKind }>;
+  drift(count: number, opts?: { projectId?: string; kinds?: DriftKind[]; olderThanHours?: number; withinHours?: number }): Array<{ request_id: string; kind: DriftKind }>;
 }
 
 export type DriftKind =

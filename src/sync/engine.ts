@@ -12,6 +12,10 @@ import { fetchWindow } from "./window-fetcher.js";
 import { runPool } from "./pool.js";
 import { finishRun, startRun } from "./run-log.js";
 import type { ProjectReport, SyncEvent, SyncReport } from "./report.js";
+import { claimSummaryZone } from "../summary/summary-zone.js";
+import { takeFlaggedWindowStarts } from "../usage/reconcile.js";
+import { runPassSteps } from "../usage/pass-steps.js";
+import { sealArchive } from "../retention/seals.js";
 
 export interface SyncSettings {
   timezone: string;
@@ -20,6 +24,8 @@ export interface SyncSettings {
   rescanMs: number;
   concurrency: number;
   projectIds: readonly string[] | null;
+  /** ARCHIVER_USAGE_SINCE: days of /usage a project's first pass fetches (default 365). */
+  usageSinceDays?: number;
 }
 
 export interface SyncDeps {
@@ -56,11 +62,14 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   const { database, clock, logger, settings } = deps;
   const db = database.db;
   const startedAt = clock.now();
+  // Before any row is written: dirty marks and rollups must all be in one zone (ConfigError, exit 2, otherwise).
+  await claimSummaryZone(db, settings.timezone, startedAt);
   const runId = await startRun(db, options.command ?? "sync", startedAt);
   const log = logger.child({ runId });
   const emit = (e: SyncEvent) => deps.onEvent?.(e);
   const work = new Map<string, ProjectWork>();
   let fatal: Error | null = null;
+  let steps: Awaited<ReturnType<typeof runPassSteps>> | null = null;
 
   try {
     const projects = await resolveProjects(deps, options);
@@ -134,6 +143,28 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         log.error({ projectId, window: new Date(window.start).toISOString(), err: message }, "window could not be archived this pass");
       }
     });
+    // Deepgram's daily usage and key labels, then reconciliation and the rollups (DESIGN steps 4-6).
+    const active = [...work.values()].filter((w) => w.release && w.report.outcome !== "failed");
+    steps = await runPassSteps(
+      { db, client: deps.client, logger: log, signal: options.signal },
+      active.map((w) => w.report.projectId),
+      { now: clock.now(), timezone: settings.timezone, rescanMs: settings.rescanMs, usageSinceDays: settings.usageSinceDays ?? 365 },
+    );
+    for (const w of active) {
+      const v = steps.vendor.get(w.report.projectId);
+      if (!v) continue;
+      w.report.usageDays = v.usageDays;
+      w.report.usageDaysChanged = v.usageDaysChanged;
+      w.report.keys = v.keys;
+      if (v.usageError && w.report.outcome === "succeeded") w.report.outcome = "partial";
+      if (v.usageError) w.report.error ??= v.usageError;
+    }
+    // Seal the days that left the rescan horizon; re-seal those this pass changed (src/retention/seals.ts).
+    if (!options.signal?.aborted) {
+      await sealArchive(db, { now: clock.now(), rescanMs: settings.rescanMs, command: options.command ?? "sync", logger: log }).catch((err) =>
+        log.error({ err: (err as Error).message }, "could not seal archive days; the next pass tries again"),
+      );
+    }
   } catch (err) {
     fatal = err as Error;
   } finally {
@@ -150,9 +181,20 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         ? reports.every((r) => r.outcome === "failed")
           ? "failed"
           : "partial"
-        : "succeeded";
-  const error = fatal?.message ?? (outcome === "succeeded" ? null : (reports.find((r) => r.error && r.outcome !== "skipped")?.error ?? null));
-  const report: SyncReport = { runId, outcome, startedAt, finishedAt: clock.now(), projects: reports, error };
+        : steps?.error
+          ? "partial"
+          : "succeeded";
+  const error = fatal?.message ?? (outcome === "succeeded" ? null : (reports.find((r) => r.error && r.outcome !== "skipped")?.error ?? steps?.error ?? null));
+  const report: SyncReport = {
+    runId,
+    outcome,
+    startedAt,
+    finishedAt: clock.now(),
+    projects: reports,
+    error,
+    summary: steps?.summary ?? null,
+    reconciliation: steps?.reconciliation ?? null,
+  };
   await finishRun(db, report).catch((err) => log.error({ err: (err as Error).message }, "could not record the pass in sync_runs"));
   if (fatal && !aborted) log.error({ err: fatal.message }, "pass failed");
   return report;
@@ -196,6 +238,7 @@ async function planProject(
     });
   }
   const pendingStarts = await pendingWindowStarts(db, projectId, horizon, settings.windowMs);
+  const flaggedStarts = await takeFlaggedWindowStarts(db, projectId, { now, windowMs: settings.windowMs });
   const plan = planWindows({
     now: now.getTime(),
     windowMs: settings.windowMs,
@@ -205,6 +248,7 @@ async function planProject(
     accountedUntil: marks.accountedUntil?.getTime(),
     ledger,
     pendingStarts,
+    flaggedStarts,
   });
   if (plan.lost.length > 0) {
     await recordGaps(db, { projectId, lost: plan.lost, gaps: plan.gaps, now });
@@ -235,6 +279,9 @@ function newProjectReport(projectId: string, name: string | null): ProjectReport
     rejected: 0,
     rereads: 0,
     gapsRecorded: 0,
+    usageDays: 0,
+    usageDaysChanged: 0,
+    keys: null,
     error: null,
   };
 }

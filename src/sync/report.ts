@@ -1,3 +1,6 @@
+import type { SummaryReport } from "../summary/summarizer.js";
+import type { ReconcileSummary } from "../usage/pass-steps.js";
+
 export interface ProjectReport {
   projectId: string;
   name: string | null;
@@ -13,6 +16,11 @@ export interface ProjectReport {
   rejected: number;
   rereads: number;
   gapsRecorded: number;
+  /** Deepgram /usage days received, and how many were new or changed. */
+  usageDays: number;
+  usageDaysChanged: number;
+  /** Keys listed by Deepgram; null when they could not be read. */
+  keys: number | null;
   error: string | null;
 }
 
@@ -23,6 +31,10 @@ export interface SyncReport {
   finishedAt: Date;
   projects: ProjectReport[];
   error: string | null;
+  /** The rollups built at the end of the pass (null when the pass did not get that far). */
+  summary?: SummaryReport | null;
+  /** Reconciliation of the days that could have changed (null when the pass did not get that far). */
+  reconciliation?: ReconcileSummary | null;
 }
 
 /** Typed progress events the CLI's progress bar, metrics and tests consume. */

@@ -109,7 +109,7 @@ describe("the command line", () => {
   });
 
   // KILL_TEST_PER_DAY=2500 reproduces the issue's figure (about 237,000 records); CI runs a smaller one.
-  const perDay = Number(process.env.KILL_TEST_PER_DAY ?? 500);
+  const perDay = Number(process.env.KILL_TEST_PER_DAY ?? 250);
   it(`recovers exactly after kill -9 in the middle of a backfill (${perDay} a day)`, async () => {
     const big = createSimulator({ clock: systemClock, apiKey: KEY, seed: 12, projects: 1, days: 95, perDay });
     await big.start();

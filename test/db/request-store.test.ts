@@ -7,6 +7,7 @@ import { silentLogger } from "../../src/logger.js";
 import { upsertRequests } from "../../src/archive/request-store.js";
 import { toRequestRow } from "../../src/archive/request-row.js";
 import { ensureMonthlyPartitions } from "../../src/archive/partitions.js";
+import { declareWriter } from "../../src/retention/writer.js";
 
 let tdb: TestDatabase;
 let database: ArchiveDatabase;
@@ -32,7 +33,11 @@ const item = (id: string, created: string, usd: number | string = 0.5) => ({
 });
 
 const write = (items: Array<Record<string, unknown> & { request_id: string; created: string }>, now: string, timezone = "UTC") =>
-  database.db.transaction().execute((trx) => upsertRequests(trx, { projectId: P, rows: items.map(toRequestRow), timezone, now: new Date(now) }));
+  database.db.transaction().execute(async (trx) => {
+    // As commitPage does: the guard triggers (migrations/0003) refuse updates from other writers.
+    await declareWriter(trx, "archiver");
+    return upsertRequests(trx, { projectId: P, rows: items.map(toRequestRow), timezone, now: new Date(now) });
+  });
 
 describe("upsertRequests", () => {
   it("inserts new rows with their typed columns and raw item", async () => {

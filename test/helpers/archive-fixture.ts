@@ -1,20 +1,21 @@
 import { ManualClock } from "../../src/clock.js";
-import { openPostgres, type ArchiveDatabase } from "../../src/db/connection.js";
-import { migrateToLatest } from "../../src/db/migrator.js";
+import type { ArchiveDatabase } from "../../src/db/connection.js";
 import { silentLogger, type Logger } from "../../src/logger.js";
 import { createDeepgramClient, type ClientEvent, type DeepgramClient } from "../../src/deepgram/index.js";
 import { createSimulator, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";
 import { runSync, type SyncOptions, type SyncSettings } from "../../src/sync/engine.js";
-import { createTestDatabase, type TestDatabase } from "./database.js";
+import { openEngineDatabase, type EngineDatabase, type EngineName } from "./engines.js";
 import { diffArchive, settledVisible, type ArchiveDiff } from "./compare.js";
 
 export const API_KEY = "test-key-5f0c2e9a7d";
 
 /** A migrated test database, a simulator on a real socket and a client, sharing one manual clock. */
 export interface ArchiveFixture {
+  engine: EngineName;
   clock: ManualClock;
   sim: Simulator;
-  tdb: TestDatabase;
+  /** The database: a test database on the Postgres server (with its url) or an in-memory PGlite. */
+  tdb: EngineDatabase;
   database: ArchiveDatabase;
   client: DeepgramClient;
   settings: SyncSettings;
@@ -28,20 +29,21 @@ export interface ArchiveFixture {
 
 export async function createArchiveFixture(
   label: string,
-  opts: { sim?: Partial<SimulatorOptions>; settings?: Partial<SyncSettings>; now?: string; logger?: Logger } = {},
+  opts: { sim?: Partial<SimulatorOptions>; settings?: Partial<SyncSettings>; now?: string; logger?: Logger; engine?: EngineName } = {},
 ): Promise<ArchiveFixture> {
   const clock = new ManualClock(opts.now ?? "2026-11-20T12:20:00Z");
-  const sim = createSimulator({ clock, apiKey: API_KEY, seed: 7, projects: 2, days: 95, perDay: 60, slowMs: 400, ...opts.sim });
+  const sim = createSimulator({ clock, apiKey: API_KEY, seed: 7, projects: 2, days: 95, perDay: 60, slowMs: 3_000, ...opts.sim });
   await sim.start();
-  const tdb = await createTestDatabase(label);
   const logger = opts.logger ?? silentLogger();
-  const database = await openPostgres({ url: tdb.url, target: tdb.name, logger, poolSize: 12 });
-  await migrateToLatest(database.db);
+  const engine = opts.engine ?? "postgres";
+  const tdb = await openEngineDatabase(engine, label, logger, 12);
+  const database = tdb.database;
   const events: ClientEvent[] = [];
   const client = createDeepgramClient({
     baseUrl: sim.url,
     apiKey: API_KEY,
-    timeoutMs: 250,
+    // Loose enough for a loaded machine; a "slow" fault (3 s) still runs into it.
+    timeoutMs: 2_000,
     retries: 8,
     minDelayMs: 1,
     maxDelayMs: 20,
@@ -51,6 +53,7 @@ export async function createArchiveFixture(
   });
   const settings: SyncSettings = { timezone: "UTC", windowMs: 6 * 3_600_000, settleMs: 15 * 60_000, rescanMs: 72 * 3_600_000, concurrency: 4, projectIds: null, ...opts.settings };
   const fixture: ArchiveFixture = {
+    engine,
     clock,
     sim,
     tdb,
@@ -69,7 +72,6 @@ export async function createArchiveFixture(
       return out;
     },
     async close() {
-      await database.close().catch(() => undefined);
       await sim.stop().catch(() => undefined);
       await tdb.drop().catch(() => undefined);
     },

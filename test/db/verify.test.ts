@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sql } from "kysely";
+import { createArchiveFixture, type ArchiveFixture } from "../helpers/archive-fixture.js";
+import { runCliInProcess as runCli } from "../helpers/cli.js";
+import { verifyArchive } from "../../src/retention/index.js";
+
+const DAY_MS = 86_400_000;
+// Now 2026-11-20T12:20Z, rescan 72h: the UTC days before 2026-11-17 are sealed.
+const SEALED_DAYS = ["2026-11-12", "2026-11-13", "2026-11-14", "2026-11-15", "2026-11-16"];
+
+let f: ArchiveFixture;
+let projects: string[];
+const all = { since: null, until: null, projectIds: null };
+const verify = () => verifyArchive(f.database.db, { ...all, now: f.clock.now() });
+const cli = (args: string[]) => runCli(args, { DATABASE_URL: f.tdb.url!, LOG_LEVEL: "silent" });
+
+/** Runs statements as an administrator's documented override, in one transaction. */
+const override = (reason: string, statements: Array<ReturnType<typeof sql>>) =>
+  f.database.db.transaction().execute(async (trx) => {
+    await sql`select set_config('deepgram_archive.writer', ${`admin-override: ${reason}`}, true)`.execute(trx);
+    for (const s of statements) await s.execute(trx);
+  });
+
+beforeAll(async () => {
+  // One-day windows: few rows and few requests; every day of the 90-day horizon is still planned.
+  f = await createArchiveFixture("verify", { sim: { days: 8, perDay: 24 }, settings: { windowMs: DAY_MS } });
+  expect((await f.sync()).outcome).toBe("succeeded");
+  projects = f.sim.projects().map((p) => p.project_id).sort();
+});
+afterAll(async () => {
+  await f?.close();
+});
+
+describe("day seals and verify", () => {
+  it("seals each UTC day older than the rescan horizon with its row count and a digest of its rows' content hashes", async () => {
+    const seals = await sql<{ project_id: string; day: string; row_count: number; digest: string; expected_rows: number; expected_digest: string }>`
+      select s.project_id, s.day::text as day, s.row_count, s.digest, x.n as expected_rows, x.d as expected_digest
+      from deepgram_archive.day_seals s
+      cross join lateral (
+        select count(*)::int as n,
+          encode(sha256(convert_to(coalesce(string_agg(r.content_hash, ',' order by r.request_id collate "C", r.created), ''), 'UTF8')), 'hex') as d
+        from deepgram_archive.requests r
+        where r.project_id = s.project_id and r.created >= s.day::timestamp at time zone 'UTC' and r.created < (s.day + 1)::timestamp at time zone 'UTC') x
+      order by 1, 2`.execute(f.database.db);
+    expect(seals.rows.map((s) => [s.project_id, s.day])).toEqual(projects.flatMap((p) => SEALED_DAYS.map((d) => [p, d])));
+    for (const s of seals.rows) expect([s.row_count, s.digest]).toEqual([s.expected_rows, s.expected_digest]);
+    expect(seals.rows.every((s) => s.row_count > 0)).toBe(true);
+  });
+
+  it("passes on an untouched archive (exit 0)", async () => {
+    const v = await verify();
+    const rows = (await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.requests`.execute(f.database.db)).rows[0]!.n;
+    expect([v.ok, v.rowsHashed, v.hashMismatchCount, v.daysSealed, v.daysIntact, v.changedDays, v.guardProblems]).toEqual([true, rows, 0, 10, 10, [], []]);
+    const r = await cli(["verify"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("OK: verified the archive.");
+  });
+
+  it("runs for an auditor who has only deepgram_archive_reader (no migration, no write)", async () => {
+    const asReader = new URL(f.tdb.url!);
+    asReader.searchParams.set("options", "-c role=deepgram_archive_reader");
+    const r = await runCli(["verify", "--json"], { DATABASE_URL: asReader.toString(), LOG_LEVEL: "silent" });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { report: { ok: boolean; daysSealed: number } }).report).toMatchObject({ ok: true, daysSealed: 10 });
+    const write = await runCli(["verify", "--accept", "--reason", "not allowed"], { DATABASE_URL: asReader.toString(), LOG_LEVEL: "silent" });
+    expect(write.code).toBe(1);
+    expect(write.stderr).toMatch(/permission denied/);
+  });
+
+  it("re-seals a sealed day the archiver fetched again and found changed, and logs the re-seal", async () => {
+    const changed = f.sim.control.mutate(120);
+    f.clock.advance(3_600_000);
+    const report = await f.sync({ since: new Date("2026-11-12T00:00:00Z"), until: new Date("2026-11-17T00:00:00Z") });
+    expect(report.outcome).toBe("succeeded");
+    const updated = report.projects.reduce((a, p) => a + p.updated, 0);
+    expect(updated).toBeGreaterThan(0);
+    const inSealedDays = await sql<{ day: string; n: number }>`
+      select (created at time zone 'UTC')::date::text as day, count(*)::int as n from deepgram_archive.requests
+      where request_id in (select jsonb_array_elements_text(${JSON.stringify(changed)}::jsonb)) and created < '2026-11-17T00:00:00Z'
+      group by 1 order by 1`.execute(f.database.db);
+    const reseals = await sql<{ day: string; rows: string; command: string }>`
+      select detail ->> 'day' as day, rows, command from deepgram_archive.audit_log where action = 'seal.reseal' order by 1`.execute(f.database.db);
+    expect(reseals.rows.map((r) => [r.day, Number(r.rows), r.command])).toEqual(inSealedDays.rows.map((d) => [d.day, d.n, "sync"]));
+    expect(updated).toBe(inSealedDays.rows.reduce((a, d) => a + d.n, 0));
+    const v = await verify();
+    expect([v.ok, v.daysIntact, v.changedDays, v.awaitingReseal]).toEqual([true, 10, [], []]);
+  });
+
+  describe("after a deliberate override edits sealed days", () => {
+    let keys: Array<{ project_id: string; request_id: string; created: Date }>;
+    beforeAll(async () => {
+      keys = (
+        await sql<{ project_id: string; request_id: string; created: Date }>`
+          select project_id, request_id, created from deepgram_archive.requests
+          where project_id = ${projects[0]!} and created >= '2026-11-14T00:00:00Z' and created < '2026-11-15T00:00:00Z'
+          order by request_id limit 5`.execute(f.database.db)
+      ).rows;
+      const [a, b, c, d, e] = keys.map((k) => k.request_id);
+      await override("INC-7 manual correction", [
+        // a: raw and its hash rewritten; b: a typed column only; c: deleted; d: a forged copy; e: raw edited, hash left.
+        sql`update deepgram_archive.requests set raw = raw || '{"edited": true}', content_hash = deepgram_archive.content_hash(raw || '{"edited": true}') where request_id = ${a}`,
+        sql`update deepgram_archive.requests set usd = 0 where request_id = ${b}`,
+        sql`delete from deepgram_archive.requests where request_id = ${c}`,
+        sql`insert into deepgram_archive.requests (project_id, request_id, created, endpoint, status, raw, content_hash, first_archived_at, last_changed_at)
+            select project_id, 'forged-' || request_id, created, endpoint, status, raw, content_hash, first_archived_at, last_changed_at
+            from deepgram_archive.requests where request_id = ${d}`,
+        sql`update deepgram_archive.requests set raw = raw || '{"quiet": 1}' where request_id = ${e}`,
+      ]);
+    });
+
+    it("fails (exit 1) and names each changed row, with the override that did it", async () => {
+      const v = await verify();
+      expect(v.ok).toBe(false);
+      expect(v.hashMismatches.map((m) => m.requestId)).toEqual([keys[4]!.request_id]);
+      expect(v.changedDays.map((d) => [d.projectId, d.day, d.sealedRows, d.currentRows])).toEqual([[projects[0], "2026-11-14", expect.any(Number), expect.any(Number)]]);
+      const day = v.changedDays[0]!;
+      expect(day.currentRows).toBe(day.sealedRows);
+      expect(day.currentDigest).not.toBe(day.sealedDigest);
+      const [a, b, c, d] = keys.map((k) => k.request_id);
+      expect(day.changes.map((x) => [x.requestId, x.kind, x.explained, x.override?.reason]).sort()).toEqual(
+        [
+          [a, "changed", false, "INC-7 manual correction"],
+          [b, "columns_changed", false, "INC-7 manual correction"],
+          [c, "removed", false, "INC-7 manual correction"],
+          [`forged-${d}`, "added", false, "INC-7 manual correction"],
+        ].sort(),
+      );
+      expect(v.overrides.map((o) => o.operation).sort()).toEqual(["DELETE", "INSERT", "UPDATE", "UPDATE", "UPDATE"]);
+
+      const r = await cli(["verify", "--since", "2026-11-14", "--until", "2026-11-14"]);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(`FAILED: verified the archive`);
+      expect(r.stdout).toContain(`changed day ${projects[0]} 2026-11-14`);
+      expect(r.stdout).toContain(`raw edited: ${projects[0]} ${keys[4]!.request_id}`);
+      expect(r.stdout).toMatch(new RegExp(`columns_changed\\s+${b}.*\\(override #\\d+: INC-7 manual correction\\)`));
+    });
+
+    it("is not absorbed by the next pass: a re-fetch restores what Deepgram still has, and the rest stays reported", async () => {
+      const sealOf = async () =>
+        (await sql<{ digest: string; sealed_at: Date }>`
+          select digest, sealed_at from deepgram_archive.day_seals where project_id = ${projects[0]!} and day = '2026-11-14'`.execute(f.database.db)).rows[0];
+      const sealBefore = await sealOf();
+      f.clock.advance(3_600_000);
+      expect((await f.sync({ since: new Date("2026-11-14T00:00:00Z"), until: new Date("2026-11-15T00:00:00Z") })).outcome).toBe("succeeded");
+      const v = await verify();
+      const [, b, , d] = keys.map((k) => k.request_id);
+      expect(v.ok).toBe(false);
+      expect(v.changedDays.flatMap((x) => x.changes.map((c) => [c.requestId, c.kind])).sort()).toEqual([[b, "columns_changed"], [`forged-${d}`, "added"]].sort());
+      expect(v.hashMismatches.map((m) => m.requestId)).toEqual([keys[4]!.request_id]);
+      expect(await sealOf()).toEqual(sealBefore);
+    });
+
+    it("passes again once an operator accepts the days with a reason, which audit_log records", async () => {
+      const e = keys[4]!.request_id;
+      await override("INC-7 fix hash", [sql`update deepgram_archive.requests set content_hash = deepgram_archive.content_hash(raw) where request_id = ${e}`]);
+      const r = await cli(["verify", "--accept", "--reason", "INC-7 approved by compliance"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^accepted 1 changed day\(s\) \(3 rows\) as they are now/);
+      const accepted = await sql<{ project_id: string; rows: string; reason: string }>`
+        select project_id, rows, detail ->> 'reason' as reason from deepgram_archive.audit_log where action = 'seal.accept'`.execute(f.database.db);
+      expect(accepted.rows.map((a) => [a.project_id, Number(a.rows), a.reason])).toEqual([[projects[0], 3, "INC-7 approved by compliance"]]);
+      expect((await verify()).ok).toBe(true);
+    });
+  });
+});
