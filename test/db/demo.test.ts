@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli, type CliResult } from "../helpers/cli.js";
+import { runCli, runCliInProcess, type CliResult } from "../helpers/cli.js";
 
 /**
  * `demo` as a newcomer runs it: no key, no database, one command. The full-size demo (2 projects,
@@ -43,30 +43,30 @@ describe("deepgram-archiver demo", () => {
     expect(readdirSync(join(dataDir, "demo")).sort()).toEqual(["DEMO-DATABASE.txt", "pglite"]);
     const commands = [...run.stdout.matchAll(/^ {2}ARCHIVER_DATA_DIR=(\S+) npx deepgram-archiver sql "(.+)"$/gm)].slice(0, 3);
     for (const [, dir, query] of commands) {
-      const r = await runCli(["sql", query!.replace(/\\(["\\$`])/g, "$1")], { ARCHIVER_DATA_DIR: dir! });
+      const r = await runCliInProcess(["sql", query!.replace(/\\(["\\$`])/g, "$1")], { ARCHIVER_DATA_DIR: dir! });
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/\(\d+ rows?\)\n$/);
     }
   });
 
   it("replaces its own database on the next run, and never a folder it did not make", async () => {
-    const again = await runCli(["demo", "--days", "3", "--per-day", "20", "--projects", "1"], { ARCHIVER_DATA_DIR: dataDir }, 300_000);
+    const again = await runCliInProcess(["demo", "--days", "3", "--per-day", "20", "--projects", "1"], { ARCHIVER_DATA_DIR: dataDir });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/a simulated Deepgram account \(1 projects, 3 days/);
-    const count = await runCli(["sql", "select count(distinct project_id) as projects from deepgram_archive.requests", "--csv"], { ARCHIVER_DATA_DIR: join(dataDir, "demo") });
+    const count = await runCliInProcess(["sql", "select count(distinct project_id) as projects from deepgram_archive.requests", "--csv"], { ARCHIVER_DATA_DIR: join(dataDir, "demo") });
     expect(count.stdout).toBe("projects\r\n1\r\n");
 
     const foreign = join(dataDir, "other");
     mkdirSync(join(foreign, "demo"), { recursive: true });
     writeFileSync(join(foreign, "demo", "precious.txt"), "keep me");
-    const refused = await runCli(["demo", "--days", "3", "--per-day", "20"], { ARCHIVER_DATA_DIR: foreign });
+    const refused = await runCliInProcess(["demo", "--days", "3", "--per-day", "20"], { ARCHIVER_DATA_DIR: foreign });
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/was not made by the demo/);
     expect(existsSync(join(foreign, "demo", "precious.txt"))).toBe(true);
   });
 
   it("reports bad options together with exit 2", async () => {
-    const r = await runCli(["demo", "--days", "0", "--faults", "2"], { ARCHIVER_DATA_DIR: dataDir });
+    const r = await runCliInProcess(["demo", "--days", "0", "--faults", "2"], { ARCHIVER_DATA_DIR: dataDir });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--days must be a whole number/);
     expect(r.stderr).toMatch(/--faults must be a number/);
