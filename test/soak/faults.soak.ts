@@ -3,6 +3,7 @@ import { systemClock } from "../../src/clock.js";
 import { openPostgres } from "../../src/db/connection.js";
 import { silentLogger } from "../../src/logger.js";
 import { createSimulator, DRIFT_KINDS, type DriftKind } from "../../src/simulator/index.js";
+import { mulberry32 as rng } from "../../src/simulator/prng.js";
 import { runSync } from "../../src/sync/engine.js";
 import { createArchiveFixture, type ArchiveFixture } from "../helpers/archive-fixture.js";
 import { createTestDatabase } from "../helpers/database.js";
@@ -26,17 +27,6 @@ afterEach(async () => {
   await f?.close();
   f = undefined;
 });
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function tally(fx: ArchiveFixture): Promise<void> {
   const diffs = await fx.diff();
