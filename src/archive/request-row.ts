@@ -31,8 +31,11 @@ export interface RequestRow {
   features: string[];
   callback_code: number | null;
   raw: Record<string, unknown>;
-  /** `raw` as the JSON text Deepgram sent, when the page could be split; else the store serializes `raw`. */
-  raw_text?: string;
+  /**
+   * Where `raw` is in the page text Deepgram sent (`page.requests[index]`), when Postgres can read
+   * that text as is (see parseRequestsPage); else the store serializes `raw`.
+   */
+  raw_source?: { page: string; index: number };
 }
 
 export function toRequestRow(item: Record<string, unknown> & { request_id: string; created: string }): RequestRow {

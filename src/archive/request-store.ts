@@ -9,31 +9,70 @@ export interface UpsertResult {
 }
 
 /**
- * Writes one page of rows in a single statement (one round trip, no per-row statements):
- * new rows are inserted; a row whose content hash changed is updated and its previous raw
- * copied to request_versions; every touched (project, day) is marked dirty for the summarizer,
- * with the day taken in `timezone`. Rows that did not change are not written at all.
+ * Writes one page of rows (one round trip, no per-row statements): new rows are inserted; a row
+ * whose content hash changed is updated and its previous raw copied to request_versions; every
+ * touched (project, day) is marked dirty for the summarizer, with the day taken in `timezone`.
+ * Rows that did not change are not written at all.
  *
  * The content hash is computed by Postgres from the stored jsonb, so it is one definition for
  * the writer and for anyone verifying the archive later.
  *
- * Two parameters carry the page (see bench/README.md for the measurements behind the shape):
- * the typed columns as one small JSON array of arrays, and the items' JSON texts joined by a
- * record separator (a control character, which JSON text cannot contain unescaped), each parsed
- * into jsonb on its own. The texts are the ones Deepgram sent when the page could be split
- * (`raw_text`), so no item is serialized again; otherwise `raw` is serialized here.
+ * Two parameters carry the page (see bench/README.md for the measurements behind the shape): the
+ * typed columns as one small JSON array of arrays, each with the row's place in the second, and
+ * the items' JSON. That is the page's text as Deepgram sent it when the rows came from one page
+ * Postgres can read as is (`raw_source`), so no item is serialized again; otherwise each `raw`
+ * serialized here, joined by a record separator (a control character, which JSON text cannot
+ * contain unescaped).
+ *
+ * The first statement inserts the rows that are not archived yet and counts the archived ones
+ * whose content changed; only then (rescans of records that changed, a small minority) does a
+ * second statement version and update them. A backfill thus pays one index range scan per page
+ * instead of a conflict check per row.
  */
 export async function upsertRequests(
   trx: Transaction<Database>,
   args: { projectId: string; rows: RequestRow[]; timezone: string; now: Date },
 ): Promise<UpsertResult> {
   if (args.rows.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
-  const typed = JSON.stringify(args.rows.map(typedColumns));
-  const raws = args.rows.map((r) => r.raw_text ?? JSON.stringify(r.raw)).join(RECORD_SEPARATOR);
-  const result = await sql<{ inserted: number; updated: number; total: number }>`
-    with input as (
-      select distinct on (t.v ->> 0, (t.v ->> 1)::timestamptz)
-        ${args.projectId}::text as project_id, t.v ->> 0 as request_id, (t.v ->> 1)::timestamptz as created,
+  const page = encodePage(args.rows);
+  const first = await insertNew(trx, args, page);
+  const updated = first.changed > 0 ? await updateChanged(trx, args, page) : 0;
+  return { inserted: first.inserted, updated, unchanged: first.total - first.inserted - updated };
+}
+
+interface EncodedPage {
+  typed: string;
+  /** The page text (`page` mode) or the items' JSON joined by RECORD_SEPARATOR. */
+  raws: string;
+  page: boolean;
+  /** A request id occurs twice: the rows are deduplicated by (request_id, created). */
+  repeats: boolean;
+  lo: string;
+  hi: string;
+}
+
+function encodePage(rows: RequestRow[]): EncodedPage {
+  const source = rows[0]!.raw_source?.page;
+  const page = source !== undefined && rows.every((r) => r.raw_source?.page === source);
+  const typed = JSON.stringify(rows.map((r, i) => typedColumns(r, page ? r.raw_source!.index : i)));
+  const raws = page ? source : rows.map((r) => JSON.stringify(r.raw)).join(RECORD_SEPARATOR);
+  // A request listed twice in one page is stored once; the fetcher never passes one, so the sort
+  // that finds them (over rows carrying their raw) is only paid when a request id repeats.
+  const repeats = new Set(rows.map((r) => r.request_id)).size < rows.length;
+  return { typed, raws, page, repeats, ...createdBounds(rows) };
+}
+
+/** The page as rows with typed columns, raw jsonb and content hash. */
+function inputRows(projectId: string, page: EncodedPage) {
+  const { typed, raws, repeats } = page;
+  // Each item is parsed once: "offset 0" keeps the subquery whole (inlined, x.raw would be parsed
+  // again for every use: the hash and the insert).
+  const items = page.page
+    ? sql`(select e.raw, e.n - 1 as i from jsonb_array_elements((${raws}::jsonb) -> 'requests') with ordinality as e(raw, n) offset 0)`
+    : sql`(select s.item::jsonb as raw, s.n - 1 as i from string_to_table(${raws}::text, ${RECORD_SEPARATOR}) with ordinality as s(item, n) offset 0)`;
+  return sql`(
+      select ${repeats ? sql`distinct on (t.v ->> 0, (t.v ->> 1)::timestamptz)` : sql``}
+        ${projectId}::text as project_id, t.v ->> 0 as request_id, (t.v ->> 1)::timestamptz as created,
         t.v ->> 2 as path, t.v ->> 3 as endpoint, t.v ->> 4 as api_key_id, t.v ->> 5 as accessor,
         t.v ->> 6 as deployment, t.v ->> 7 as method, (t.v ->> 8)::integer as code, t.v ->> 9 as status,
         (t.v ->> 10)::timestamptz as completed, (t.v ->> 11)::double precision as duration_seconds,
@@ -41,83 +80,157 @@ export async function upsertRequests(
         (t.v ->> 14)::integer as channels, (t.v ->> 15)::integer as streams, (t.v ->> 16)::text[] as models,
         (t.v ->> 17)::text[] as tags, (t.v ->> 18)::text[] as features, (t.v ->> 19)::integer as callback_code,
         x.raw, encode(sha256(convert_to(x.raw::text, 'UTF8')), 'hex') as content_hash
-      from jsonb_array_elements(${typed}::jsonb) with ordinality as t(v, n)
-      -- "offset 0" keeps this subquery whole, so each item is parsed once (inlined, x.raw is parsed
-      -- again for every use: here, the hash and the insert).
-      join (select s.item::jsonb as raw, s.n from string_to_table(${raws}::text, ${RECORD_SEPARATOR}) with ordinality as s(item, n) offset 0) x
-        on x.n = t.n
-      order by t.v ->> 0, (t.v ->> 1)::timestamptz
+      from jsonb_array_elements(${typed}::jsonb) as t(v)
+      join ${items} x on x.i = (t.v ->> 20)::bigint
+      ${repeats ? sql`order by t.v ->> 0, (t.v ->> 1)::timestamptz` : sql``}
+    )`;
+}
+
+/**
+ * Inserts the page's rows that are not archived yet (plain insert: the rows already there were
+ * found by one range scan of the page's time span, and the per-project lock keeps other writers
+ * out meanwhile; a row that appeared anyway fails the page on the primary key, to be read again).
+ * Counts the archived rows whose content differs, for updateChanged.
+ */
+async function insertNew(
+  trx: Transaction<Database>,
+  args: { projectId: string; timezone: string; now: Date },
+  page: EncodedPage,
+): Promise<{ inserted: number; changed: number; total: number }> {
+  const result = await sql<{ inserted: number; changed: number; total: number }>`
+    with input as ${inputRows(args.projectId, page)},
+    existing as materialized (
+      select r.request_id, r.created, r.content_hash
+      from deepgram_archive.requests r
+      where r.project_id = ${args.projectId}
+        and r.created >= (select min(created) from input) and r.created <= (select max(created) from input)
+        -- Constant bounds as well, so planning prunes partitions before the bounds above are known.
+        and r.created >= ${page.lo}::timestamptz and r.created < ${page.hi}::timestamptz
     ),
-    previous as (
-      select q.project_id, q.request_id, q.created, q.raw, q.content_hash, q.last_changed_at
-      from input i
-      -- One primary-key probe per input row. "offset 0" keeps the planner from flattening this into
-      -- a join it may plan as a scan of every partition (it did, on a table not yet analyzed).
-      cross join lateral (
-        select r.project_id, r.request_id, r.created, r.raw, r.content_hash, r.last_changed_at
-        from deepgram_archive.requests r
-        where r.project_id = i.project_id and r.request_id = i.request_id and r.created = i.created
-        offset 0
-      ) q
-      -- No FOR UPDATE: every part of this statement reads one snapshot, so this sees the row as it
-      -- was before the upsert below (locking it would skip rows the upsert already touched).
-      where q.content_hash <> i.content_hash
-    ),
-    versions as (
-      insert into deepgram_archive.request_versions
-        (project_id, request_id, created, raw, content_hash, valid_from, superseded_at)
-      select project_id, request_id, created, raw, content_hash, last_changed_at, ${args.now}::timestamptz
-      from previous
-      returning 1
-    ),
-    written as (
-      insert into deepgram_archive.requests as q (
+    inserted as (
+      insert into deepgram_archive.requests (
         project_id, request_id, created, path, endpoint, api_key_id, accessor, deployment, method, code,
         status, completed, duration_seconds, total_audio_seconds, usd, channels, streams, models, tags,
         features, callback_code, raw, content_hash, first_archived_at, last_changed_at)
       select project_id, request_id, created, path, endpoint, api_key_id, accessor, deployment, method, code,
         status, completed, duration_seconds, total_audio_seconds, usd, channels, streams, models, tags,
         features, callback_code, raw, content_hash, ${args.now}::timestamptz, ${args.now}::timestamptz
-      from input
-      on conflict (project_id, request_id, created) do update set
-        path = excluded.path, endpoint = excluded.endpoint, api_key_id = excluded.api_key_id,
-        accessor = excluded.accessor, deployment = excluded.deployment, method = excluded.method,
-        code = excluded.code, status = excluded.status, completed = excluded.completed,
-        duration_seconds = excluded.duration_seconds, total_audio_seconds = excluded.total_audio_seconds,
-        usd = excluded.usd, channels = excluded.channels, streams = excluded.streams,
-        models = excluded.models, tags = excluded.tags, features = excluded.features,
-        callback_code = excluded.callback_code, raw = excluded.raw, content_hash = excluded.content_hash,
-        last_changed_at = excluded.last_changed_at
-      where q.content_hash <> excluded.content_hash
-      returning q.project_id, q.created
+      from input i
+      where not exists (select 1 from existing e where e.request_id = i.request_id and e.created = i.created)
+      returning created
     ),
     dirty as (
       insert into deepgram_archive.dirty_days (project_id, day, marked_at)
-      select distinct project_id, (created at time zone ${args.timezone})::date, ${args.now}::timestamptz
-      from written
+      select distinct ${args.projectId}::text, (created at time zone ${args.timezone})::date, ${args.now}::timestamptz
+      from inserted
       on conflict (project_id, day) do update set marked_at = excluded.marked_at
       returning 1
     )
     select
-      ((select count(*) from written) - (select count(*) from versions))::int as inserted,
-      (select count(*) from versions)::int as updated,
+      (select count(*) from inserted)::int as inserted,
+      (select count(*) from input i join existing e on e.request_id = i.request_id and e.created = i.created
+        where e.content_hash <> i.content_hash)::int as changed,
       (select count(*) from input)::int as total,
-      (select count(*) from versions)::int as versions_written,
       (select count(*) from dirty)::int as days_marked
   `.execute(trx);
-  const row = result.rows[0]!;
-  return { inserted: row.inserted, updated: row.updated, unchanged: row.total - row.inserted - row.updated };
+  return result.rows[0]!;
 }
+
+/**
+ * Versions and updates the page's archived rows whose content hash changed and marks their days
+ * dirty (run after insertNew, in the same transaction). Returns the rows versioned.
+ */
+async function updateChanged(
+  trx: Transaction<Database>,
+  args: { projectId: string; timezone: string; now: Date },
+  page: EncodedPage,
+): Promise<number> {
+  const { lo, hi } = page;
+  const result = await sql<{ updated: number }>`
+    with input as ${inputRows(args.projectId, page)},
+    previous as (
+      select i.*, q.raw as old_raw, q.content_hash as old_hash, q.last_changed_at as old_changed_at
+      from input i
+      -- One primary-key probe per row. Every part of this statement reads one snapshot, so this
+      -- sees the row as it was before the statement (no FOR UPDATE: the project lock keeps other
+      -- writers out). The created bounds prune partitions when planning; "offset 0" keeps the
+      -- planner from turning the probes into a scan of every partition.
+      cross join lateral (
+        select r.raw, r.content_hash, r.last_changed_at
+        from deepgram_archive.requests r
+        where r.project_id = i.project_id and r.request_id = i.request_id and r.created = i.created
+          and r.created >= ${lo}::timestamptz and r.created < ${hi}::timestamptz
+        offset 0
+      ) q
+      where q.content_hash <> i.content_hash
+    ),
+    versions as (
+      insert into deepgram_archive.request_versions
+        (project_id, request_id, created, raw, content_hash, valid_from, superseded_at)
+      select project_id, request_id, created, old_raw, old_hash, old_changed_at, ${args.now}::timestamptz
+      from previous
+      returning 1
+    ),
+    changed as (
+      update deepgram_archive.requests as q set
+        path = p.path, endpoint = p.endpoint, api_key_id = p.api_key_id, accessor = p.accessor,
+        deployment = p.deployment, method = p.method, code = p.code, status = p.status, completed = p.completed,
+        duration_seconds = p.duration_seconds, total_audio_seconds = p.total_audio_seconds, usd = p.usd,
+        channels = p.channels, streams = p.streams, models = p.models, tags = p.tags, features = p.features,
+        callback_code = p.callback_code, raw = p.raw, content_hash = p.content_hash, last_changed_at = ${args.now}::timestamptz
+      from previous p
+      where q.project_id = p.project_id and q.request_id = p.request_id and q.created = p.created
+        and q.created >= ${lo}::timestamptz and q.created < ${hi}::timestamptz
+        and q.content_hash <> p.content_hash
+      returning q.created
+    ),
+    dirty as (
+      insert into deepgram_archive.dirty_days (project_id, day, marked_at)
+      select distinct ${args.projectId}::text, (created at time zone ${args.timezone})::date, ${args.now}::timestamptz
+      from changed
+      on conflict (project_id, day) do update set marked_at = excluded.marked_at
+      returning 1
+    )
+    select
+      (select count(*) from versions)::int as updated,
+      (select count(*) from changed)::int as rows_changed,
+      (select count(*) from dirty)::int as days_marked
+  `.execute(trx);
+  return result.rows[0]!.updated;
+}
+
+/**
+ * Bounds on the page's `created` for partition pruning, a day wider than the rows on each side:
+ * generous because JavaScript reads the instants to the millisecond and Postgres to the microsecond.
+ */
+function createdBounds(rows: RequestRow[]): { lo: string; hi: string } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (const r of rows) {
+    const t = Date.parse(r.created);
+    if (Number.isNaN(t)) return { lo: "-infinity", hi: "infinity" };
+    if (t < min) min = t;
+    if (t > max) max = t;
+  }
+  const lo = min - 86_400_000;
+  const hi = max + 86_400_000;
+  // toISOString writes years outside 0000-9999 in a form Postgres does not read.
+  if (lo < YEAR_1_MS || hi > YEAR_9999_MS) return { lo: "-infinity", hi: "infinity" };
+  return { lo: new Date(lo).toISOString(), hi: new Date(hi).toISOString() };
+}
+
+const YEAR_1_MS = Date.parse("0001-01-01T00:00:00Z");
+const YEAR_9999_MS = Date.parse("9999-01-01T00:00:00Z");
 
 /** ASCII record separator: JSON text has no unescaped control characters, so it cannot occur in an item. */
 const RECORD_SEPARATOR = "\x1e";
 
-/** A row's typed columns in the order the statement reads them; text[] columns as array literals. */
-function typedColumns(r: RequestRow): unknown[] {
+/** A row's typed columns in the order the statement reads them (text[] as array literals), then where its raw is. */
+function typedColumns(r: RequestRow, rawAt: number): unknown[] {
   return [
     r.request_id, r.created, r.path, r.endpoint, r.api_key_id, r.accessor, r.deployment, r.method, r.code, r.status,
     r.completed, r.duration_seconds, r.total_audio_seconds, r.usd, r.channels, r.streams,
-    arrayLiteral(r.models), arrayLiteral(r.tags), arrayLiteral(r.features), r.callback_code,
+    arrayLiteral(r.models), arrayLiteral(r.tags), arrayLiteral(r.features), r.callback_code, rawAt,
   ];
 }
 

@@ -50,11 +50,6 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 10_000,
     application_name: "deepgram-archiver",
-    // Asynchronous commit: a page's rows and its ledger progress commit together, so a server
-    // crash can only lose the newest whole transactions, ledger included, and those windows are
-    // read again from Deepgram on the next pass. Waiting for an fsync per page made a backfill
-    // several times slower (see bench/README.md).
-    options: "-c synchronous_commit=off",
   });
   // A client that loses its server must not crash the process. The pool listens on idle clients
   // only; a client checked out between two statements of a transaction would emit an unhandled

@@ -6,7 +6,6 @@
  */
 import { DateTime } from "luxon";
 import { z } from "zod";
-import { requestsArrayTexts } from "./item-text.js";
 import type { ApiKeyInfo, ProjectInfo, RejectedItem, RequestItem, RequestsPage, UsageDayResult, UsageResponse } from "./types.js";
 
 /** Valid JSON of the wrong structure. The transport turns it into a DeepgramResponseError with the call site. */
@@ -95,26 +94,37 @@ export function validateRequestItem(raw: unknown): { ok: true; item: RequestItem
 }
 
 /**
- * A /requests page. Given the response `text`, each valid item also comes with its own JSON text as
- * received (`itemTexts`, aligned with `items`), so the store can hand Postgres the text Deepgram
- * sent instead of serializing every item again; null when the text cannot be split safely.
+ * A /requests page. Given the response `text`, the page also says where each valid item sits in
+ * `requests` (`itemIndexes`) and hands the text on (`pageText`) when Postgres can read it as jsonb
+ * exactly as JSON.parse did, so the store parses items from the bytes Deepgram sent instead of
+ * serializing every item again.
  */
 export function parseRequestsPage(body: unknown, requested: { page: number; limit: number }, text?: string): RequestsPage {
   const top = parseOrShape(ListPageSchema, body, "body");
   const raw = top.requests ?? [];
-  const texts = text === undefined || raw.length === 0 ? null : requestsArrayTexts(text, raw.length);
   const items: RequestItem[] = [];
-  const itemTexts: string[] | null = texts ? [] : null;
+  const itemIndexes: number[] = [];
   const rejected: RejectedItem[] = [];
   for (let i = 0; i < raw.length; i++) {
     const entry = raw[i];
     const v = validateRequestItem(entry);
     if (v.ok) {
       items.push(v.item);
-      itemTexts?.push(texts![i]!);
+      itemIndexes.push(i);
     } else rejected.push({ raw: entry, reason: v.reason });
   }
-  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length, itemTexts };
+  const pageText = text !== undefined && items.length > 0 && postgresReadsAsParsed(text) ? text : null;
+  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length, itemIndexes, pageText };
+}
+
+/**
+ * Whether Postgres reads this JSON text as jsonb to the same values JSON.parse read (duplicate keys
+ * resolve the same way, last one wins). Not when it holds a \u0000 escape (Postgres cannot store
+ * NUL), an escaped UTF-16 surrogate (Postgres refuses a lone one), or a number beyond what numeric
+ * holds; such a page is stored item by item from the parsed objects, as before.
+ */
+function postgresReadsAsParsed(text: string): boolean {
+  return !text.includes("\\u0000") && !/\\u[dD][89a-fA-F]/.test(text) && !/[:,[]\s*-?(\d{1000}|[\d.]+[eE][+-]?\d{5})/.test(text);
 }
 
 /** The spec wraps the single item as `{request: {...}}`; every observed payload is flat. Accept both. */

@@ -51,8 +51,10 @@ export interface RequestsPage {
   rejected: RejectedItem[];
   /** Length of `requests` as received; end of listing is `rawCount < limit`. */
   rawCount: number;
-  /** Each item's JSON text as received, aligned with `items`; null or absent when not available. */
-  itemTexts?: string[] | null;
+  /** Where each of `items` sits in `requests` as received (0-based). */
+  itemIndexes?: number[];
+  /** The page's JSON text, when Postgres can read it as jsonb to the same items; else null or absent. */
+  pageText?: string | null;
 }
 
 export interface ProjectInfo {

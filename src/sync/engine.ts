@@ -8,8 +8,9 @@ import { HORIZON_MS } from "../config.js";
 import { ensureMonthlyPartitions } from "../archive/partitions.js";
 import { advanceAccountedUntil, ensureProject, loadLedger, pendingWindowStarts, recordGaps, recordWindowError } from "./ledger.js";
 import { alignDown, explicitWindows, planWindows, type PlannedWindow } from "./planner.js";
-import { fetchWindow } from "./window-fetcher.js";
-import { runPool } from "./pool.js";
+import { fetchWindow, type WindowFetchDeps } from "./window-fetcher.js";
+import { runBatchedPool, type BatchChoice } from "./pool.js";
+import { canExtendSpan, createSpanSizer, fetchSpan } from "./span-fetcher.js";
 import { finishRun, startRun } from "./run-log.js";
 import type { ProjectReport, SyncEvent, SyncReport } from "./report.js";
 import { claimSummaryZone } from "../summary/summary-zone.js";
@@ -47,6 +48,13 @@ export interface SyncOptions {
   command?: string;
 }
 
+interface QueuedWindow {
+  projectId: string;
+  window: PlannedWindow;
+}
+
+type PageEvent = Parameters<NonNullable<WindowFetchDeps["onPage"]>>[0];
+
 interface ProjectWork {
   report: ProjectReport;
   abort: AbortController;
@@ -74,7 +82,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   try {
     const projects = await resolveProjects(deps, options);
     const now = clock.now();
-    const queue: Array<{ projectId: string; window: PlannedWindow }> = [];
+    const queue: QueuedWindow[] = [];
     for (const p of projects) {
       const report: ProjectReport = newProjectReport(p.project_id, p.name);
       const item: ProjectWork = { report, abort: new AbortController(), release: null };
@@ -105,32 +113,42 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     }
     emit({ type: "planned", windows: queue.length, projects: projects.length });
 
-    await runPool(queue, settings.concurrency, options.signal, async ({ projectId, window }) => {
+    // Sparse adjacent windows of a project are read as one listing (a span); see span-fetcher.ts.
+    const spans = createSpanSizer(settings.windowMs);
+    const extendSpan = (batch: readonly QueuedWindow[], next: QueuedWindow): BatchChoice => {
+      const first = batch[0]!;
+      if (next.projectId !== first.projectId) return "skip";
+      if (batch.length >= spans.size(first.projectId) || !canExtendSpan(batch[batch.length - 1]!.window, next.window)) return "stop";
+      return "take";
+    };
+    await runBatchedPool(queue, settings.concurrency, options.signal, extendSpan, async (batch) => {
+      const { projectId } = batch[0]!;
+      const windows = batch.map((b) => b.window);
       const item = work.get(projectId)!;
       if (item.abort.signal.aborted) return;
       const signal = options.signal ? AbortSignal.any([options.signal, item.abort.signal]) : item.abort.signal;
+      const fetchDeps = { db, client: deps.client, clock, logger: log, timezone: settings.timezone, signal, onPage: (p: PageEvent) => emit({ type: "page", ...p }) };
       try {
-        const r = await fetchWindow(
-          { db, client: deps.client, clock, logger: log, timezone: settings.timezone, signal, onPage: (p) => emit({ type: "page", ...p }) },
-          projectId,
-          window,
-        );
+        const r = windows.length === 1 ? { ...(await fetchWindow(fetchDeps, projectId, windows[0]!)), windowRecords: null } : await fetchSpan(fetchDeps, projectId, windows);
+        spans.observe(projectId, r.records, windows.length);
         const rep = item.report;
-        rep.windowsCompleted++;
+        rep.windowsCompleted += windows.length;
         rep.pages += r.pages;
         rep.records += r.records;
         rep.inserted += r.inserted;
         rep.updated += r.updated;
         rep.rejected += r.rejected;
         rep.rereads += r.rereads;
-        emit({ type: "window", projectId, records: r.records, ok: true });
+        for (const records of r.windowRecords ?? [r.records]) emit({ type: "window", projectId, records, ok: true });
       } catch (err) {
         if (options.signal?.aborted) throw err;
         if (item.abort.signal.aborted) return;
         const rep = item.report;
         const message = (err as Error).message;
-        await recordWindowError(db, { projectId, start: new Date(window.start), end: new Date(window.end), parts: window.parts, error: message, now: clock.now() }).catch(() => undefined);
-        emit({ type: "window", projectId, records: 0, ok: false });
+        for (const window of windows) {
+          await recordWindowError(db, { projectId, start: new Date(window.start), end: new Date(window.end), parts: window.parts, error: message, now: clock.now() }).catch(() => undefined);
+          emit({ type: "window", projectId, records: 0, ok: false });
+        }
         if (isProjectFatal(err)) {
           rep.outcome = "failed";
           rep.error = message;
@@ -138,9 +156,9 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
           log.error({ projectId, err: message }, "project stopped: Deepgram refused it");
           return;
         }
-        rep.windowsFailed++;
+        rep.windowsFailed += windows.length;
         rep.error ??= message;
-        log.error({ projectId, window: new Date(window.start).toISOString(), err: message }, "window could not be archived this pass");
+        log.error({ projectId, window: new Date(windows[0]!.start).toISOString(), windows: windows.length, err: message }, "window could not be archived this pass");
       }
     });
     // Deepgram's daily usage and key labels, then reconciliation and the rollups (DESIGN steps 4-6).

@@ -81,7 +81,7 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, start: number,
       const res = await deps.client.listRequests(projectId, { start: new Date(ps), end: new Date(pe), page, limit: PAGE_LIMIT }, deps.signal);
       const rows: RequestRow[] = [];
       const rejected: RejectedInput[] = [...res.rejected];
-      const texts = res.itemTexts ?? null;
+      const pageText = res.pageText ?? null;
       for (let k = 0; k < res.items.length; k++) {
         const item = res.items[k]!;
         const t = Date.parse(item.created);
@@ -90,12 +90,12 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, start: number,
         if (t < ps || t > pe) return { kind: "moved", why: `record ${item.request_id} at ${item.created} is outside the requested range` };
         if (seen.has(item.request_id)) return { kind: "moved", why: `record ${item.request_id} was listed twice` };
         seen.add(item.request_id);
-        const text = texts?.[k];
-        const problem = storable(item, text);
+        // A page Postgres reads as is holds no NUL escape, so none of its items needs the check.
+        const problem = pageText === null ? storable(item) : null;
         if (problem) rejected.push({ raw: item, reason: problem });
         else {
           const row = toRequestRow(item);
-          if (text !== undefined) row.raw_text = text;
+          if (pageText !== null) row.raw_source = { page: pageText, index: res.itemIndexes![k]! };
           rows.push(row);
         }
       }
@@ -127,11 +127,7 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, start: number,
   return { kind: "done" };
 }
 
-/**
- * Postgres cannot store a NUL character in text or jsonb; such an item is kept as rejected instead
- * of failing the page. JSON can only carry a NUL as the escape \u0000, so the item's text as received
- * (when the page could be split) answers without serializing the item again.
- */
-function storable(item: RequestItem, text: string | undefined): string | null {
-  return (text ?? JSON.stringify(item)).includes("\\u0000") ? "contains a NUL character, which Postgres cannot store" : null;
+/** Postgres cannot store a NUL character in text or jsonb; such an item is kept as rejected instead of failing the page. */
+export function storable(item: RequestItem): string | null {
+  return JSON.stringify(item).includes("\\u0000") ? "contains a NUL character, which Postgres cannot store" : null;
 }

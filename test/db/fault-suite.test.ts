@@ -40,6 +40,8 @@ describe("the fault suite", () => {
     const database = await openPostgres({ url: viaProxy(f.tdb.url!, proxy), target: "proxied", logger, poolSize: 8 });
     const fx = f;
     let pages = 0;
+    let cuts = 0;
+    let restored: Promise<void> = Promise.resolve();
     try {
       const cutRun = await runSync({
         database,
@@ -49,14 +51,18 @@ describe("the fault suite", () => {
         settings: fx.settings,
         onEvent: (e) => {
           // Cut every connection twice while pages are being committed, then let it recover.
-          if (e.type === "page" && (++pages === 40 || pages === 120)) {
+          if (e.type === "page" && (++pages === 8 || pages === 20)) {
+            cuts++;
             proxy!.cut({ refuse: true });
-            setTimeout(() => proxy!.restore(), 300);
+            const p = proxy!;
+            restored = new Promise((resolve) => setTimeout(() => resolve(p.restore()), 300));
           }
         },
       });
       expect(["partial", "succeeded", "failed"]).toContain(cutRun.outcome);
+      expect(cuts).toBe(2);
       expect(proxy.accepted).toBeGreaterThan(2);
+      await restored;
       // Whatever that pass committed is consistent: a second pass makes the archive exact.
       const again = await runSync({ database, client: fx.client, clock: fx.clock, logger, settings: fx.settings });
       expect(again.outcome).toBe("succeeded");
