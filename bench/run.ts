@@ -5,6 +5,7 @@
  *   node --import tsx bench/run.ts [--records 300000] [--big-records 1000000] [--runs 3]
  *     [--sections backfill,latency,big] [--cli dist/src/cli.js] [--server cached|simulator]
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -18,6 +19,7 @@ import {
   copyTableBytes,
   createDatabase,
   dropDatabase,
+  withAdmin,
   maintenanceFacts,
   serverFacts,
   storageFacts,
@@ -34,12 +36,13 @@ const { values: opt } = parseArgs({
     concurrency: { type: "string", default: "4" },
     window: { type: "string", default: "1h" },
     "latency-ms": { type: "string", default: "150" },
-    "latency-days": { type: "string", default: "15" },
+    "latency-days": { type: "string", default: "90" },
     "latency-concurrency": { type: "string", default: "1,4,8" },
     sections: { type: "string", default: "backfill,latency,big" },
     server: { type: "string", default: "cached" },
     cli: { type: "string", default: "dist/src/cli.js" },
-    "node-arg": { type: "string", multiple: true, default: [] },
+    // As the image runs it (Dockerfile: NODE_OPTIONS).
+    "node-arg": { type: "string", multiple: true, default: ["--max-semi-space-size=32"] },
     "admin-url": { type: "string", default: "postgres://postgres@127.0.0.1:5432/postgres" },
     out: { type: "string" },
     note: { type: "string", default: "" },
@@ -72,8 +75,17 @@ interface SyncRun {
   outcome: string;
 }
 
+/**
+ * Each measured write starts from a checkpoint, so neither the archiver nor COPY pays for the
+ * other's dirty pages being flushed.
+ */
+async function checkpoint(): Promise<void> {
+  await withAdmin(adminUrl, (c) => c.query("checkpoint"));
+}
+
 /** One `deepgram-archiver sync` as a child process against `dbUrl`, measured. */
 async function runSync(server: PageServer, dbName: string, dbUrl: string, env: Record<string, string>, extraArgs: string[] = []): Promise<SyncRun> {
+  await checkpoint();
   const before = await server.stats();
   const sampler = sampleBackends(adminUrl, dbName);
   const m0 = machineCpu();
@@ -123,6 +135,7 @@ async function runCopy(file: string, rows: number): Promise<{ rows: number; seco
   const url = await createDatabase(adminUrl, name);
   try {
     await withDatabase(url, (c) => c.query(COPY_TABLE_DDL));
+    await checkpoint();
     const sampler = sampleBackends(adminUrl, name);
     const r = await runChild("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", `\\copy copy_target from '${file}'`]);
     const postgresCpuSeconds = await sampler.stop();
@@ -282,6 +295,7 @@ async function main(): Promise<void> {
     date: started.toISOString(),
     note: opt.note,
     machine,
+    commit: gitDescribe(),
     settings: { records, bigRecords, days: Number(opt.days), runs, window: opt.window, concurrency: Number(opt.concurrency), server: opt.server, cli: opt.cli, nodeArgs: opt["node-arg"] },
   };
   if (sections.has("backfill") || sections.has("latency")) {
@@ -301,6 +315,17 @@ async function main(): Promise<void> {
   writeFileSync(file, JSON.stringify(result, null, 2) + "\n");
   process.stdout.write(JSON.stringify(result.goals, null, 2) + "\n");
   log(`results written to ${file}`);
+}
+
+/** The commit measured, with "+changes" when the tree differs from it. */
+function gitDescribe(): string {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "migrations"], { encoding: "utf8" }).trim() !== "";
+    return dirty ? `${head}+changes` : head;
+  } catch {
+    return "unknown";
+  }
 }
 
 main().catch((err) => {
