@@ -57,7 +57,7 @@ export function createControl(state: SimulatorState): SimulatorControl {
       const store = state.targets(opts.projectId)[0];
       if (!store || count <= 0) return [];
       const changed: string[] = [];
-      for (const serial of pickCompleted(state, store, count)) {
+      for (const serial of pickCompleted(state, store, count, opts.withinHours)) {
         const item = store.item(serial);
         const f = store.flagsOf(serial);
         const details = (item.response as { details: { usd: number } }).details;
@@ -132,10 +132,11 @@ export function insertItems(store: ProjectStore, instants: number[], nowUs: numb
  * 48 hours (where real records still change and an archiver re-scans); the whole visible range is
  * the fallback when the recent hours have too few.
  */
-function pickCompleted(state: SimulatorState, store: ProjectStore, count: number): number[] {
+function pickCompleted(state: SimulatorState, store: ProjectStore, count: number, withinHours?: number): number[] {
   const [lo, hi] = state.visibleBounds();
   const picked: number[] = [];
-  for (const from of [Math.max(lo, hi - 48 * HOUR_US), lo]) {
+  const ranges = withinHours === undefined ? [Math.max(lo, hi - 48 * HOUR_US), lo] : [Math.max(lo, hi - withinHours * HOUR_US)];
+  for (const from of ranges) {
     const [a, b] = store.range(from, hi);
     const positions = Array.from({ length: b - a }, (_, i) => a + i);
     for (let i = 0; i < positions.length && picked.length < count; i++) {

@@ -68,10 +68,18 @@ export class SimulatorState {
     return msToUs(this.clock.now().getTime());
   }
 
-  /** What the API lists right now: created in [now - horizon, now], both inclusive. */
+  /** The latest "now" any call has seen: what fell off the horizon then stays deleted. */
+  private latestNowUs = -Infinity;
+
+  /**
+   * What the API lists right now: created in [now - horizon, now], both inclusive. Deepgram's
+   * deletion is permanent, so when the injected clock moves backward the lower bound does not:
+   * it stays at the latest now seen minus the horizon.
+   */
   visibleBounds(): [number, number] {
     const now = this.nowUs();
-    return [now - this.horizonUs, now];
+    if (now > this.latestNowUs) this.latestNowUs = now;
+    return [this.latestNowUs - this.horizonUs, now];
   }
 
   find(projectId: string): ProjectStore | undefined {

@@ -102,8 +102,12 @@ export interface Simulator {
 export interface SimulatorControl {
   /** Pending records (response null) get a final response; returns their ids. With `leaveLost`, about 10% stay pending forever. */
   completePending(opts?: { projectId?: string; leaveLost?: boolean }): string[];
-  /** Changes `count` visible completed records (usd 0 -> real, callback filled, or a tag added); returns their ids. */
-  mutate(count: number, opts?: { projectId?: string }): string[];
+  /**
+   * Changes `count` visible completed records (usd 0 -> real, callback filled, or a tag added);
+   * returns their ids. Picked from the last 48 hours first, then from anything visible; with
+   * `withinHours`, only from that many hours before now (fewer are changed if fewer are there).
+   */
+  mutate(count: number, opts?: { projectId?: string; withinHours?: number }): string[];
   /** New records created in the past (default within the last 48 h, never in the future), as if logged late. */
   addLate(count: number, opts?: { projectId?: string; withinHours?: number }): RequestItem[];
   /** Once: the next /requests page with page >= 1 for that project first gets `count` records inside its [start, end]. */

@@ -30,13 +30,19 @@ afterEach(async () => {
 
 async function tally(fx: ArchiveFixture): Promise<void> {
   const diffs = await fx.diff();
-  for (const d of Object.values(diffs)) {
+  // After the clock moved backward, a record archived while it was ahead can sit in a window that
+  // is open again; if it changes there, no pass is due to read it until the window closes. Stale
+  // is counted for records in closed windows only.
+  const lastEnd = Math.floor((fx.clock.now().getTime() - fx.settings.settleMs) / fx.settings.windowMs) * fx.settings.windowMs;
+  for (const [projectId, d] of Object.entries(diffs)) {
+    const created = new Map(fx.sim.truth(projectId).map((t) => [t.request_id, Date.parse(t.created)]));
+    const stale = d.stale.filter((id) => created.get(id)! < lastEnd);
     totals.rowsCompared += d.compared;
     totals.missing += d.missing.length;
     totals.duplicated += d.duplicated.length;
-    totals.stale += d.stale.length;
+    totals.stale += stale.length;
     totals.unexpected += d.unexpected.length;
-    expect({ missing: d.missing, duplicated: d.duplicated, stale: d.stale, unexpected: d.unexpected }).toEqual({ missing: [], duplicated: [], stale: [], unexpected: [] });
+    expect({ missing: d.missing, duplicated: d.duplicated, stale, unexpected: d.unexpected }).toEqual({ missing: [], duplicated: [], stale: [], unexpected: [] });
   }
 }
 
@@ -55,16 +61,19 @@ describe("soak", () => {
           if (round > 0) {
             fx.clock.advance((r() < 0.2 ? -1 : 1) * Math.floor(r() * 30) * H);
             fx.sim.control.completePending();
-            fx.sim.control.mutate(Math.floor(r() * 30));
-            fx.sim.control.addLate(Math.floor(r() * 60), { withinHours: 60 });
             // Records change while recent; older than the rescan horizon they are final (DESIGN).
+            fx.sim.control.mutate(Math.floor(r() * 30), { withinHours: 60 });
+            fx.sim.control.addLate(Math.floor(r() * 60), { withinHours: 60 });
             fx.sim.control.drift(Math.floor(r() * 6), { kinds: STORABLE_DRIFT, withinHours: 60, olderThanHours: 1 });
           }
           const [p] = fx.sim.projects();
           if (r() < 0.5) fx.sim.control.insertDuringPaging({ projectId: p!.project_id, count: 1 + Math.floor(r() * 5) });
-          const cutAt = r() < 0.5 ? 20 + Math.floor(r() * 200) : -1;
+          // Where to cut Postgres or abort, in committed pages: a first pass lists about one span (a
+          // day) per project and page; later passes read the rescan horizon, a handful of pages.
+          const reach = round === 0 ? 150 : 6;
+          const cutAt = r() < 0.5 ? 1 + Math.floor(r() * reach) : -1;
           const abort = new AbortController();
-          const abortAt = r() < 0.3 ? 20 + Math.floor(r() * 300) : -1;
+          const abortAt = r() < 0.3 ? 1 + Math.floor(r() * reach) : -1;
           let pages = 0;
           await runSync(
             {

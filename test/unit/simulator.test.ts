@@ -125,6 +125,22 @@ describe("simulator data", () => {
     expect(pending.length / recent).toBeLessThan(0.09);
   });
 
+  it("keeps what fell off the horizon deleted when the clock moves back", () => {
+    const clock = new ManualClock(NOW);
+    const own = createSimulator(options({ clock }));
+    const pid = own.projects()[0]!.project_id;
+    const truth = own.truth(pid);
+    clock.set("2026-08-25T12:00:00.000Z");
+    const horizonLo = "2026-05-27T12:00:00.000000Z";
+    expect(ids(own.visibleTruth(pid))).toEqual(ids(between(truth, horizonLo, "2026-08-25T12:00:00.000000Z")));
+    clock.set("2026-08-01T12:00:00.000Z");
+    // The lower bound stays where the latest clock put it; the upper bound follows the clock.
+    const back = own.visibleTruth(pid);
+    expect(ids(back)).toEqual(ids(between(truth, horizonLo, "2026-08-01T12:00:00.000000Z")));
+    expect(back.length).toBeGreaterThan(1000);
+    expect(between(truth, "2026-05-02T12:00:00.000000Z", horizonLo).length).toBeGreaterThan(100);
+  });
+
   it("computes usage per UTC day from every record, past the horizon too", () => {
     const id = p1!.project_id;
     for (const day of ["2026-05-18", "2026-08-19", "2026-08-20"]) {
