@@ -48,7 +48,7 @@ const finalStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
 const healthcheckCmd = (): string[] => JSON.parse(/HEALTHCHECK [^\n]*\\\n\s*CMD (\[.*\])/.exec(dockerfile)![1]!) as string[];
 const imageEnv = (): Record<string, string> => {
   const block = /\nENV ((?:[^\n]*\\\n)*[^\n]*)/.exec(finalStage)![1]!;
-  return Object.fromEntries(block.split(/\\\n|\s+(?=[A-Z_]+=)/).map((s) => s.trim()).filter(Boolean).map((kv) => kv.split("=") as [string, string]));
+  return Object.fromEntries(block.split(/\\\n|\s+(?=[A-Z_]+=)/).map((s) => s.trim()).filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as [string, string]));
 };
 
 async function freePort(): Promise<number> {
@@ -65,7 +65,7 @@ describe("the container image", () => {
     expect(dockerfile.match(/^FROM /gm)).toHaveLength(2);
     expect(finalStage).toContain("npm ci --omit=dev --ignore-scripts");
     expect(finalStage).toMatch(/^USER node$/m);
-    expect(imageEnv()).toMatchObject({ ARCHIVER_HTTP_HOST: "0.0.0.0", ARCHIVER_HTTP_PORT: "9464" });
+    expect(imageEnv()).toMatchObject({ ARCHIVER_HTTP_HOST: "0.0.0.0", ARCHIVER_HTTP_PORT: "9464", NODE_OPTIONS: "--max-semi-space-size=32" });
     expect(healthcheckCmd()[0]).toBe("node");
     expect(finalStage).toMatch(/^ENTRYPOINT \["deepgram-archiver"\]$/m);
     expect(finalStage).toMatch(/^CMD \["run"\]$/m);
