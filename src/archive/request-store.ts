@@ -1,4 +1,4 @@
-import { sql, type Transaction } from "kysely";
+import { sql, type RawBuilder, type Transaction } from "kysely";
 import type { Database } from "../db/schema.js";
 import type { RequestRow } from "./request-row.js";
 
@@ -119,13 +119,7 @@ async function insertNew(
       where not exists (select 1 from existing e where e.request_id = i.request_id and e.created = i.created)
       returning created
     ),
-    dirty as (
-      insert into deepgram_archive.dirty_days (project_id, day, marked_at)
-      select distinct ${args.projectId}::text, (created at time zone ${args.timezone})::date, ${args.now}::timestamptz
-      from inserted
-      on conflict (project_id, day) do update set marked_at = excluded.marked_at
-      returning 1
-    )
+    dirty as ${markDirty(args, sql`inserted`)}
     select
       (select count(*) from inserted)::int as inserted,
       (select count(*) from input i join existing e on e.request_id = i.request_id and e.created = i.created
@@ -184,19 +178,24 @@ async function updateChanged(
         and q.content_hash <> p.content_hash
       returning q.created
     ),
-    dirty as (
-      insert into deepgram_archive.dirty_days (project_id, day, marked_at)
-      select distinct ${args.projectId}::text, (created at time zone ${args.timezone})::date, ${args.now}::timestamptz
-      from changed
-      on conflict (project_id, day) do update set marked_at = excluded.marked_at
-      returning 1
-    )
+    dirty as ${markDirty(args, sql`changed`)}
     select
       (select count(*) from versions)::int as updated,
       (select count(*) from changed)::int as rows_changed,
       (select count(*) from dirty)::int as days_marked
   `.execute(trx);
   return result.rows[0]!.updated;
+}
+
+/** Marks dirty, for the summarizer, each local day of `timezone` holding a `created` of `rows` (a CTE). */
+function markDirty(args: { projectId: string; timezone: string; now: Date }, rows: RawBuilder<unknown>) {
+  return sql`(
+      insert into deepgram_archive.dirty_days (project_id, day, marked_at)
+      select distinct ${args.projectId}::text, (created at time zone ${args.timezone})::date, ${args.now}::timestamptz
+      from ${rows}
+      on conflict (project_id, day) do update set marked_at = excluded.marked_at
+      returning 1
+    )`;
 }
 
 /**

@@ -40,42 +40,23 @@ export async function commitPage(db: Kysely<Database>, page: PageCommit): Promis
     // The archiver's own write: the guard triggers on requests/request_versions let it through (migrations/0003).
     await sql`select set_config('deepgram_archive.writer', 'archiver', true)`.execute(trx);
     if (page.rejected.length > 0) await storeRejected(trx, page);
-    if (page.windows) await recordSpanProgress(trx, page, page.windows);
-    else await recordProgress(trx, page);
+    await recordProgress(trx, page);
     return upsertRequests(trx, { projectId: page.projectId, rows: page.rows, timezone: page.timezone, now: page.now });
   });
 }
 
+/**
+ * The page's progress on its window's ledger row, or on each window's row for a span page (all
+ * with `parts`, which is 1 for a span), in one statement.
+ */
 async function recordProgress(trx: Transaction<Database>, p: PageCommit): Promise<void> {
-  const n = p.rows.length;
-  await sql`
-    insert into deepgram_archive.sync_windows as w
-      (project_id, window_start, window_end, state, parts, pages, records, fetch_count,
-       pages_fetched_total, first_fetched_at, last_fetched_at, completed_at)
-    values (${p.projectId}, ${p.windowStart}, ${p.windowEnd}, ${p.lastPage ? "complete" : "in_progress"},
-       ${p.parts}, 1, ${n}, 1, 1, ${p.now}, ${p.now}, ${p.lastPage ? p.now : null})
-    on conflict (project_id, window_start) do update set
-      window_end = excluded.window_end,
-      state = case when ${p.lastPage}::boolean or w.state = 'complete' then 'complete' else 'in_progress' end,
-      parts = excluded.parts,
-      pages = case when ${p.firstPage}::boolean then 1 else w.pages + 1 end,
-      records = case when ${p.firstPage}::boolean then ${n} else w.records + ${n} end,
-      fetch_count = w.fetch_count + case when ${p.firstPage}::boolean then 1 else 0 end,
-      pages_fetched_total = w.pages_fetched_total + 1,
-      first_fetched_at = coalesce(w.first_fetched_at, excluded.first_fetched_at),
-      last_fetched_at = excluded.last_fetched_at,
-      completed_at = case when ${p.lastPage}::boolean then excluded.last_fetched_at else w.completed_at end,
-      last_error = null`.execute(trx);
-}
-
-/** recordProgress for every window of a span page, in one statement. */
-async function recordSpanProgress(trx: Transaction<Database>, p: PageCommit, windows: NonNullable<PageCommit["windows"]>): Promise<void> {
+  const windows = p.windows ?? [{ start: p.windowStart, end: p.windowEnd, records: p.rows.length }];
   const rows = JSON.stringify(windows.map((w) => ({ s: w.start.toISOString(), e: w.end.toISOString(), n: w.records })));
   await sql`
     insert into deepgram_archive.sync_windows as w
       (project_id, window_start, window_end, state, parts, pages, records, fetch_count,
        pages_fetched_total, first_fetched_at, last_fetched_at, completed_at)
-    select ${p.projectId}, x.s, x.e, ${p.lastPage ? "complete" : "in_progress"}, 1, 1, x.n, 1, 1,
+    select ${p.projectId}, x.s, x.e, ${p.lastPage ? "complete" : "in_progress"}, ${p.parts}::int, 1, x.n, 1, 1,
        ${p.now}::timestamptz, ${p.now}::timestamptz, ${p.lastPage ? p.now : null}::timestamptz
     from jsonb_to_recordset(${rows}::jsonb) as x(s timestamptz, e timestamptz, n integer)
     on conflict (project_id, window_start) do update set

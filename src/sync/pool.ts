@@ -1,31 +1,12 @@
-/**
- * Runs `task` over `items` with at most `concurrency` at once, in order of `items`. Stops taking
- * new items once `signal` aborts; the first error a task throws is rethrown after the others settle.
- */
-export async function runPool<T>(items: readonly T[], concurrency: number, signal: AbortSignal | undefined, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: unknown = null;
-  const worker = async () => {
-    while (next < items.length && !signal?.aborted && failure === null) {
-      const item = items[next++]!;
-      try {
-        await task(item);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
-  if (failure !== null) throw failure;
-}
-
 /** What a batched pool does with an item it looks at after a batch's first one. */
 export type BatchChoice = "take" | "skip" | "stop";
 
 /**
- * Like runPool, but each worker takes a batch: the first item no worker has taken yet, then, in
- * order, the later items `extend` takes for that batch ("skip" leaves an item for another batch,
- * "stop" ends the batch). At most `lookahead` items past the first are looked at.
+ * Runs `task` over batches of `items` with at most `concurrency` at once. Each worker takes a
+ * batch: the first item no worker has taken yet, then, in order, the later items `extend` takes
+ * for that batch ("skip" leaves an item for another batch, "stop" ends the batch); at most
+ * `lookahead` items past the first are looked at. Stops taking batches once `signal` aborts or a
+ * task throws; the first error is rethrown after the others settle.
  */
 export async function runBatchedPool<T>(
   items: readonly T[],
