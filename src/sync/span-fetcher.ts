@@ -1,8 +1,6 @@
-import type { RequestRow } from "../archive/request-row.js";
-import { toRequestRow } from "../archive/request-row.js";
-import { commitPage, type RejectedInput } from "./ledger.js";
+import { commitPage } from "./ledger.js";
 import type { PlannedWindow } from "./planner.js";
-import { ListingMovedError, MAX_PAGES_PER_RANGE, MAX_REREADS, PAGE_LIMIT, fetchWindow, storable, type WindowFetchDeps, type WindowResult } from "./window-fetcher.js";
+import { ListingMovedError, MAX_PAGES_PER_RANGE, MAX_REREADS, PAGE_LIMIT, countPage, fetchWindow, readPage, type WindowFetchDeps, type WindowResult } from "./window-fetcher.js";
 
 /**
  * Sparse windows are read as spans: adjacent windows of one project listed with a single
@@ -106,29 +104,13 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
   for (let page = 0; ; page++) {
     if (page >= MAX_PAGES_PER_RANGE) return { kind: "alone", why: "too deep for one listing" };
     const res = await deps.client.listRequests(projectId, { start: new Date(start), end: new Date(end), page, limit: PAGE_LIMIT }, deps.signal);
-    const rows: RequestRow[] = [];
-    const rejected: RejectedInput[] = [...res.rejected];
+    const read = readPage(res, { from: start, to: end, end }, seen, true);
+    if (read.kind === "unplaced") return { kind: "alone", why: read.why };
+    if (read.kind === "moved") return read;
+    const { rows, rejected } = read;
     const counts = windows.map(() => 0);
-    const pageText = res.pageText ?? null;
-    for (let k = 0; k < res.items.length; k++) {
-      const item = res.items[k]!;
-      const t = Date.parse(item.created);
-      if (Number.isNaN(t)) return { kind: "alone", why: `record ${item.request_id} has a time this process cannot place (${item.created})` };
-      if (t >= end) continue; // inclusive end: it belongs to the next window
-      if (t < start || t > end) return { kind: "moved", why: `record ${item.request_id} at ${item.created} is outside the requested range` };
-      if (seen.has(item.request_id)) return { kind: "moved", why: `record ${item.request_id} was listed twice` };
-      seen.add(item.request_id);
-      const problem = pageText === null ? storable(item) : null;
-      if (problem) {
-        rejected.push({ raw: item, reason: problem });
-        continue;
-      }
-      const row = toRequestRow(item);
-      if (pageText !== null) row.raw_source = { page: pageText, index: res.itemIndexes![k]! };
-      rows.push(row);
-      // A record on an inner edge belongs to the later window, as when the windows are read alone.
-      counts[Math.min(windows.length - 1, Math.floor((t - start) / width))]!++;
-    }
+    // A record on an inner edge belongs to the later window, as when the windows are read alone.
+    for (const t of read.times) counts[Math.min(windows.length - 1, Math.floor((t - start) / width))]!++;
     const lastPage = res.rawCount < res.limit;
     const result = await commitPage(deps.db, {
       projectId,
@@ -143,14 +125,8 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
       now: deps.clock.now(),
       windows: windows.map((w, i) => ({ start: new Date(w.start), end: new Date(w.end), records: counts[i]! })),
     });
-    total.pages++;
-    total.records += rows.length;
+    countPage(deps, projectId, total, read, result);
     counts.forEach((c, i) => (total.windowRecords[i]! += c));
-    total.inserted += result.inserted;
-    total.updated += result.updated;
-    total.unchanged += result.unchanged;
-    total.rejected += rejected.length;
-    deps.onPage?.({ projectId, rows: rows.length, inserted: result.inserted, updated: result.updated });
     if (lastPage) return { kind: "done" };
   }
 }

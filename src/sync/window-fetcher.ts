@@ -1,9 +1,10 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
-import type { DeepgramClient, RequestItem } from "../deepgram/index.js";
+import type { DeepgramClient, RequestItem, RequestsPage } from "../deepgram/index.js";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import { toRequestRow, type RequestRow } from "../archive/request-row.js";
+import type { UpsertResult } from "../archive/request-store.js";
 import { commitPage, type RejectedInput } from "./ledger.js";
 import type { PlannedWindow } from "./planner.js";
 
@@ -79,26 +80,9 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, start: number,
     for (let page = 0; ; page++) {
       if (page >= MAX_PAGES_PER_RANGE && pe - ps > MIN_PART_MS) return { kind: "split" };
       const res = await deps.client.listRequests(projectId, { start: new Date(ps), end: new Date(pe), page, limit: PAGE_LIMIT }, deps.signal);
-      const rows: RequestRow[] = [];
-      const rejected: RejectedInput[] = [...res.rejected];
-      const pageText = res.pageText ?? null;
-      for (let k = 0; k < res.items.length; k++) {
-        const item = res.items[k]!;
-        const t = Date.parse(item.created);
-        if (t === pe && pe !== end) continue; // inclusive end: it belongs to the next part
-        if (t >= end) continue; // inclusive end: it belongs to the next window
-        if (t < ps || t > pe) return { kind: "moved", why: `record ${item.request_id} at ${item.created} is outside the requested range` };
-        if (seen.has(item.request_id)) return { kind: "moved", why: `record ${item.request_id} was listed twice` };
-        seen.add(item.request_id);
-        // A page Postgres reads as is holds no NUL escape, so none of its items needs the check.
-        const problem = pageText === null ? storable(item) : null;
-        if (problem) rejected.push({ raw: item, reason: problem });
-        else {
-          const row = toRequestRow(item);
-          if (pageText !== null) row.raw_source = { page: pageText, index: res.itemIndexes![k]! };
-          rows.push(row);
-        }
-      }
+      const read = readPage(res, { from: ps, to: pe, end }, seen);
+      if (read.kind !== "rows") return { kind: "moved", why: read.why };
+      const { rows, rejected } = read;
       const lastPage = res.rawCount < res.limit && i === parts - 1;
       const now = deps.clock.now();
       const result = await commitPage(deps.db, {
@@ -114,17 +98,63 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, start: number,
         now,
       });
       firstPage = false;
-      total.pages++;
-      total.records += rows.length;
-      total.inserted += result.inserted;
-      total.updated += result.updated;
-      total.unchanged += result.unchanged;
-      total.rejected += rejected.length;
-      deps.onPage?.({ projectId, rows: rows.length, inserted: result.inserted, updated: result.updated });
+      countPage(deps, projectId, total, read, result);
       if (res.rawCount < res.limit) break;
     }
   }
   return { kind: "done" };
+}
+
+/** A listed page as rows to store and items to reject, or why it cannot be used. */
+export type PageRead =
+  | { kind: "rows"; rows: RequestRow[]; rejected: RejectedInput[]; times: number[] }
+  | { kind: "moved"; why: string }
+  | { kind: "unplaced"; why: string };
+
+/**
+ * One page of a listing of [from, to] read for a window or span ending at `end`: a record at `to`
+ * belongs to the next part (unless `to` is `end`) and one at or after `end` to the next window, so
+ * both are skipped. A record seen twice (`seen` spans the listing's pages) or outside the range
+ * means the listing moved. With `placeEvery`, a record whose time this process cannot read stops
+ * the page (`unplaced`); `times` holds each row's instant.
+ */
+export function readPage(res: RequestsPage, range: { from: number; to: number; end: number }, seen: Set<string>, placeEvery = false): PageRead {
+  const { from, to, end } = range;
+  const rows: RequestRow[] = [];
+  const times: number[] = [];
+  const rejected: RejectedInput[] = [...res.rejected];
+  const pageText = res.pageText ?? null;
+  for (let k = 0; k < res.items.length; k++) {
+    const item = res.items[k]!;
+    const t = Date.parse(item.created);
+    if (placeEvery && Number.isNaN(t)) return { kind: "unplaced", why: `record ${item.request_id} has a time this process cannot place (${item.created})` };
+    if (t === to && to !== end) continue; // inclusive end: it belongs to the next part
+    if (t >= end) continue; // inclusive end: it belongs to the next window
+    if (t < from || t > to) return { kind: "moved", why: `record ${item.request_id} at ${item.created} is outside the requested range` };
+    if (seen.has(item.request_id)) return { kind: "moved", why: `record ${item.request_id} was listed twice` };
+    seen.add(item.request_id);
+    // A page Postgres reads as is holds no NUL escape, so none of its items needs the check.
+    const problem = pageText === null ? storable(item) : null;
+    if (problem) rejected.push({ raw: item, reason: problem });
+    else {
+      const row = toRequestRow(item);
+      if (pageText !== null) row.raw_source = { page: pageText, index: res.itemIndexes![k]! };
+      rows.push(row);
+      times.push(t);
+    }
+  }
+  return { kind: "rows", rows, rejected, times };
+}
+
+/** Adds a committed page to a read's totals and reports it. */
+export function countPage(deps: WindowFetchDeps, projectId: string, total: WindowResult, page: { rows: RequestRow[]; rejected: RejectedInput[] }, result: UpsertResult): void {
+  total.pages++;
+  total.records += page.rows.length;
+  total.inserted += result.inserted;
+  total.updated += result.updated;
+  total.unchanged += result.unchanged;
+  total.rejected += page.rejected.length;
+  deps.onPage?.({ projectId, rows: page.rows.length, inserted: result.inserted, updated: result.updated });
 }
 
 /** Postgres cannot store a NUL character in text or jsonb; such an item is kept as rejected instead of failing the page. */
