@@ -32,10 +32,10 @@ export interface RequestRow {
   callback_code: number | null;
   raw: Record<string, unknown>;
   /**
-   * Where `raw` is in the page text Deepgram sent (`page.requests[index]`), when Postgres can read
-   * that text as is (see parseRequestsPage); else the store serializes `raw`.
+   * Where `raw` is in the page Deepgram sent (`page.requests[index]`, `page` its UTF-8 bytes), when
+   * Postgres can read that text as is (see parseRequestsPage); else the store serializes `raw`.
    */
-  raw_source?: { page: string; index: number };
+  raw_source?: { page: Buffer; index: number };
 }
 
 export function toRequestRow(item: Record<string, unknown> & { request_id: string; created: string }): RequestRow {

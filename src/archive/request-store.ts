@@ -18,9 +18,11 @@ export interface UpsertResult {
  * the writer and for anyone verifying the archive later.
  *
  * Two parameters carry the page (see bench/README.md for the measurements behind the shape): the
- * typed columns as one small JSON array of arrays, each with the row's place in the second, and
- * the items' JSON. That is the page's text as Deepgram sent it when the rows came from one page
- * Postgres can read as is (`raw_source`), so no item is serialized again; otherwise each `raw`
+ * typed columns toRequestRow derives as one small JSON array of arrays, each with the row's place
+ * in the second (the columns that are the item's own strings are read from raw: itemText), and
+ * the items' JSON. That is the page's bytes as Deepgram sent them when the rows came from one page
+ * Postgres can read as is (`raw_source`), so no item is serialized or encoded again (a Buffer goes
+ * to Postgres as a binary-format text parameter, which is those bytes); otherwise each `raw`
  * serialized here, joined by a record separator (a control character, which JSON text cannot
  * contain unescaped).
  *
@@ -42,8 +44,8 @@ export async function upsertRequests(
 
 interface EncodedPage {
   typed: string;
-  /** The page text (`page` mode) or the items' JSON joined by RECORD_SEPARATOR. */
-  raws: string;
+  /** The page's UTF-8 bytes (`page` mode) or the items' JSON joined by RECORD_SEPARATOR. */
+  raws: Buffer | string;
   page: boolean;
   /** A request id occurs twice: the rows are deduplicated by (request_id, created). */
   repeats: boolean;
@@ -68,21 +70,22 @@ function inputRows(projectId: string, page: EncodedPage) {
   // Each item is parsed once: "offset 0" keeps the subquery whole (inlined, x.raw would be parsed
   // again for every use: the hash and the insert).
   const items = page.page
-    ? sql`(select e.raw, e.n - 1 as i from jsonb_array_elements((${raws}::jsonb) -> 'requests') with ordinality as e(raw, n) offset 0)`
+    ? sql`(select e.raw, e.n - 1 as i from jsonb_array_elements((${raws}::text::jsonb) -> 'requests') with ordinality as e(raw, n) offset 0)`
     : sql`(select s.item::jsonb as raw, s.n - 1 as i from string_to_table(${raws}::text, ${RECORD_SEPARATOR}) with ordinality as s(item, n) offset 0)`;
   return sql`(
-      select ${repeats ? sql`distinct on (t.v ->> 0, (t.v ->> 1)::timestamptz)` : sql``}
-        ${projectId}::text as project_id, t.v ->> 0 as request_id, (t.v ->> 1)::timestamptz as created,
-        t.v ->> 2 as path, t.v ->> 3 as endpoint, t.v ->> 4 as api_key_id, t.v ->> 5 as accessor,
-        t.v ->> 6 as deployment, t.v ->> 7 as method, (t.v ->> 8)::integer as code, t.v ->> 9 as status,
-        (t.v ->> 10)::timestamptz as completed, (t.v ->> 11)::double precision as duration_seconds,
-        (t.v ->> 12)::double precision as total_audio_seconds, (t.v ->> 13)::numeric as usd,
-        (t.v ->> 14)::integer as channels, (t.v ->> 15)::integer as streams, (t.v ->> 16)::text[] as models,
-        (t.v ->> 17)::text[] as tags, (t.v ->> 18)::text[] as features, (t.v ->> 19)::integer as callback_code,
+      select ${repeats ? sql`distinct on (x.raw ->> 'request_id', (x.raw ->> 'created')::timestamptz)` : sql``}
+        ${projectId}::text as project_id, x.raw ->> 'request_id' as request_id, (x.raw ->> 'created')::timestamptz as created,
+        ${itemText("path")} as path, t.v ->> 0 as endpoint, ${itemText("api_key_id")} as api_key_id,
+        ${itemText("accessor")} as accessor, ${itemText("deployment")} as deployment,
+        t.v ->> 1 as method, (t.v ->> 2)::integer as code, t.v ->> 3 as status,
+        (t.v ->> 4)::timestamptz as completed, (t.v ->> 5)::double precision as duration_seconds,
+        (t.v ->> 6)::double precision as total_audio_seconds, (t.v ->> 7)::numeric as usd,
+        (t.v ->> 8)::integer as channels, (t.v ->> 9)::integer as streams, (t.v ->> 10)::text[] as models,
+        (t.v ->> 11)::text[] as tags, (t.v ->> 12)::text[] as features, (t.v ->> 13)::integer as callback_code,
         x.raw, encode(sha256(convert_to(x.raw::text, 'UTF8')), 'hex') as content_hash
       from jsonb_array_elements(${typed}::jsonb) as t(v)
-      join ${items} x on x.i = (t.v ->> 20)::bigint
-      ${repeats ? sql`order by t.v ->> 0, (t.v ->> 1)::timestamptz` : sql``}
+      join ${items} x on x.i = (t.v ->> 14)::bigint
+      ${repeats ? sql`order by x.raw ->> 'request_id', (x.raw ->> 'created')::timestamptz` : sql``}
     )`;
 }
 
@@ -224,12 +227,25 @@ const YEAR_9999_MS = Date.parse("9999-01-01T00:00:00Z");
 /** ASCII record separator: JSON text has no unescaped control characters, so it cannot occur in an item. */
 const RECORD_SEPARATOR = "\x1e";
 
-/** A row's typed columns in the order the statement reads them (text[] as array literals), then where its raw is. */
+/**
+ * The item's own strings that are columns unchanged (the rule of toRequestRow's `text`: a
+ * non-empty JSON string, else null), read by Postgres from the stored raw rather than sent beside
+ * it: they are most of a row's typed bytes (ids, the path, the time), and Postgres has parsed raw
+ * anyway. `request_id` and `created` are read as is: the fetcher stores only items where both are
+ * strings.
+ */
+function itemText(key: "path" | "api_key_id" | "accessor" | "deployment") {
+  return sql`case when jsonb_typeof(x.raw -> ${sql.lit(key)}) = 'string' then nullif(x.raw ->> ${sql.lit(key)}, '') end`;
+}
+
+/**
+ * A row's columns that toRequestRow derives (parsed, normalized or checked), in the order the
+ * statement reads them (text[] as array literals), then where its raw is.
+ */
 function typedColumns(r: RequestRow, rawAt: number): unknown[] {
   return [
-    r.request_id, r.created, r.path, r.endpoint, r.api_key_id, r.accessor, r.deployment, r.method, r.code, r.status,
-    r.completed, r.duration_seconds, r.total_audio_seconds, r.usd, r.channels, r.streams,
-    arrayLiteral(r.models), arrayLiteral(r.tags), arrayLiteral(r.features), r.callback_code, rawAt,
+    r.endpoint, r.method, r.code, r.status, r.completed, r.duration_seconds, r.total_audio_seconds, r.usd,
+    r.channels, r.streams, arrayLiteral(r.models), arrayLiteral(r.tags), arrayLiteral(r.features), r.callback_code, rawAt,
   ];
 }
 

@@ -48,7 +48,7 @@ export function createDeepgramClient(options: DeepgramClientOptions): DeepgramCl
         endpoint: "requests",
         path: `${projectPath(projectId)}/requests?${query.toString()}`,
         projectId,
-        parse: (body, text) => parseRequestsPage(body, { page: q.page, limit: q.limit }, text),
+        parse: (json, body) => parseRequestsPage(json, { page: q.page, limit: q.limit }, body),
         signal,
       });
     },

@@ -3,7 +3,7 @@
  * into a typed error, and retries with backoff. p-retry counts attempts; the delay is ours so it
  * can honour Retry-After and the caller's AbortSignal.
  */
-import { isAscii } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import pRetry from "p-retry";
 import { systemClock } from "../clock.js";
 import { silentLogger, type Logger } from "../logger.js";
@@ -20,8 +20,11 @@ import {
 import type { ClientEvent, DeepgramClientOptions } from "./types.js";
 
 export interface GetJsonCall<T> extends CallSite {
-  /** Checks the parsed JSON (`text` is the body it was parsed from); throws BodyShapeError when the structure is wrong. */
-  parse: (body: unknown, text: string) => T;
+  /**
+   * Checks the parsed JSON; throws BodyShapeError when the structure is wrong. `body` is the text
+   * it was parsed from and, when they are valid UTF-8, the bytes of that text as they arrived.
+   */
+  parse: (json: unknown, body: DecodedBody) => T;
   signal?: AbortSignal | undefined;
 }
 
@@ -63,7 +66,7 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
     const started = performance.now();
     let status = 0;
     let requestId: string | null = null;
-    let text: string;
+    let decoded: DecodedBody;
     let res: Response;
     let stage: "headers" | "body" = "headers";
     try {
@@ -72,7 +75,7 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
       requestId = res.headers.get("dg-request-id");
       stage = "body";
       // Read under the same signal, so a stalled body hits the timeout and a cut one is caught here.
-      text = decodeBody(await res.arrayBuffer());
+      decoded = decodeBody(await res.arrayBuffer());
     } catch (err) {
       if (call.signal?.aborted) throw call.signal.reason;
       if (scope.timedOut()) {
@@ -90,6 +93,7 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
     log.debug({ method: "GET", path: call.path, status, ms, attempt: attemptNumber, dgRequestId: requestId }, "deepgram request");
     emit({ type: "response", endpoint: call.endpoint, status, ms, attempt: attemptNumber });
 
+    const { text } = decoded;
     if (status < 200 || status >= 300) throw httpError(site, res, text, requestId);
 
     let body: unknown;
@@ -100,7 +104,7 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
       throw new DeepgramResponseError({ ...site, problem: "unparsable", status, requestId, detail }, { cause: err });
     }
     try {
-      return call.parse(body, text);
+      return call.parse(body, decoded);
     } catch (err) {
       if (!(err instanceof BodyShapeError)) throw err;
       throw new DeepgramResponseError({ ...site, problem: "shape", status, requestId, detail: err.message }, { cause: err });
@@ -216,17 +220,26 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A response body: its text, and the UTF-8 bytes of exactly that text when the body was valid UTF-8. */
+export interface DecodedBody {
+  text: string;
+  utf8: Buffer | null;
+}
+
 /**
  * UTF-8 text of a body, as `Response.text()` gives it (a leading byte order mark dropped, invalid
  * bytes replaced), but through Buffer: undici's TextDecoder path took about 6% of a backfill's CPU.
  * A body of ASCII only (JSON escapes what it must, and Deepgram's listings are nearly always ASCII)
- * is the same text read as Latin-1, which copies bytes instead of decoding them.
+ * is the same text read as Latin-1, which copies bytes instead of decoding them. The bytes are
+ * kept beside the text when they are valid UTF-8 (so they encode the text exactly), for a caller
+ * that hands the text on to Postgres and would otherwise encode it again.
  */
-export function decodeBody(body: ArrayBuffer): string {
+export function decodeBody(body: ArrayBuffer): DecodedBody {
   const bytes = Buffer.from(body);
   const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-  const text = bom ? bytes.subarray(3) : bytes;
-  return isAscii(text) ? text.toString("latin1") : text.toString("utf8");
+  const content = bom ? bytes.subarray(3) : bytes;
+  if (isAscii(content)) return { text: content.toString("latin1"), utf8: content };
+  return { text: content.toString("utf8"), utf8: isUtf8(content) ? content : null };
 }
 
 /** fetch wraps the real failure: TypeError("fetch failed") → cause {code: ECONNREFUSED} or an undici SocketError. */

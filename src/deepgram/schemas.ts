@@ -94,12 +94,12 @@ export function validateRequestItem(raw: unknown): { ok: true; item: RequestItem
 }
 
 /**
- * A /requests page. Given the response `text`, the page also says where each valid item sits in
- * `requests` (`itemIndexes`) and hands the text on (`pageText`) when Postgres can read it as jsonb
- * exactly as JSON.parse did, so the store parses items from the bytes Deepgram sent instead of
- * serializing every item again.
+ * A /requests page. Given the response body, the page also says where each valid item sits in
+ * `requests` (`itemIndexes`) and hands the body's UTF-8 bytes on (`pageBytes`) when Postgres can
+ * read them as jsonb exactly as JSON.parse read the text, so the store parses items from the bytes
+ * Deepgram sent instead of serializing (and encoding) every item again.
  */
-export function parseRequestsPage(body: unknown, requested: { page: number; limit: number }, text?: string): RequestsPage {
+export function parseRequestsPage(body: unknown, requested: { page: number; limit: number }, source?: { text: string; utf8: Buffer | null }): RequestsPage {
   const top = parseOrShape(ListPageSchema, body, "body");
   const raw = top.requests ?? [];
   const items: RequestItem[] = [];
@@ -113,8 +113,8 @@ export function parseRequestsPage(body: unknown, requested: { page: number; limi
       itemIndexes.push(i);
     } else rejected.push({ raw: entry, reason: v.reason });
   }
-  const pageText = text !== undefined && items.length > 0 && postgresReadsAsParsed(text) ? text : null;
-  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length, itemIndexes, pageText };
+  const pageBytes = source?.utf8 && items.length > 0 && postgresReadsAsParsed(source.text) ? source.utf8 : null;
+  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length, itemIndexes, pageBytes };
 }
 
 /**

@@ -53,8 +53,8 @@ export interface RequestsPage {
   rawCount: number;
   /** Where each of `items` sits in `requests` as received (0-based). */
   itemIndexes?: number[];
-  /** The page's JSON text, when Postgres can read it as jsonb to the same items; else null or absent. */
-  pageText?: string | null;
+  /** The page's JSON text as UTF-8 bytes, when Postgres can read it as jsonb to the same items; else null or absent. */
+  pageBytes?: Buffer | null;
 }
 
 export interface ProjectInfo {

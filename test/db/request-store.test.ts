@@ -93,4 +93,46 @@ describe("upsertRequests", () => {
     const d = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.requests_default`.execute(database.db);
     expect([n.rows[0]!.n, d.rows[0]!.n]).toEqual([5, 0]);
   });
+
+  it("stores the same typed columns as toRequestRow, from a page's bytes or from items serialized again", async () => {
+    const odd = (id: string): Record<string, unknown> & { request_id: string; created: string } => ({
+      request_id: id,
+      created: "2026-03-12T10:00:00.5+02:00",
+      // Not strings, or empty: null, as toRequestRow reads them.
+      path: 42,
+      api_key_id: "",
+      accessor: { id: "k" },
+      deployment: "hosted \u00e9 \"quoted\" 日本",
+      endpoint: "speak",
+      response: { code: "201", details: { method: "async", models: ["m", 3], usd: "0.25" } },
+    });
+    const plain = (id: string) => ({ ...item(id, "2026-03-12T11:00:00Z"), accessor: "acc", deployment: "" });
+    const columns = `request_id, created, path, endpoint, api_key_id, accessor, deployment, method, code, status, completed,
+      duration_seconds, total_audio_seconds, usd, channels, streams, models, tags, features, callback_code`;
+    const expected = (items: Array<Record<string, unknown> & { request_id: string; created: string }>) =>
+      items.map((i) => {
+        const r = toRequestRow(i);
+        return { ...r, created: new Date(r.created), completed: r.completed === null ? null : new Date(r.completed), usd: r.usd === null ? null : String(r.usd), raw: undefined };
+      });
+
+    const serialized = [odd("s1"), plain("s2")];
+    await write(serialized, "2026-03-13T00:00:00Z");
+    // A page as the fetcher hands it on: the rows point into the page's bytes, which hold an item
+    // that is not stored (index 1) between them.
+    const paged = [odd("p1"), plain("p2")];
+    const bytes = Buffer.from(JSON.stringify({ page: 0, requests: [paged[0], { request_id: "skipped", created: "2026-03-12T12:00:00Z" }, paged[1]] }));
+    const rows = paged.map((i, k) => ({ ...toRequestRow(i), raw_source: { page: bytes, index: k === 0 ? 0 : 2 } }));
+    await database.db.transaction().execute(async (trx) => {
+      await declareWriter(trx, "archiver");
+      return upsertRequests(trx, { projectId: P, rows, timezone: "UTC", now: new Date("2026-03-13T00:00:00Z") });
+    });
+
+    const stored = await sql<Record<string, unknown>>`
+      select ${sql.raw(columns)}, usd::text as usd, raw from deepgram_archive.requests
+      where request_id in ('s1', 's2', 'p1', 'p2', 'skipped') order by request_id`.execute(database.db);
+    const want = [...expected(paged), ...expected(serialized)];
+    expect(stored.rows.map((r) => ({ ...r, raw: undefined }))).toEqual(want);
+    expect(stored.rows.map((r) => r.raw)).toEqual([...paged, ...serialized]);
+    expect(stored.rows[0]!.deployment).toBe('hosted \u00e9 "quoted" 日本');
+  });
 });

@@ -1,33 +1,50 @@
 import { describe, expect, it } from "vitest";
+import { decodeBody } from "../../src/deepgram/http.js";
 import { parseRequestsPage } from "../../src/deepgram/schemas.js";
 
-const parse = (text: string) => parseRequestsPage(JSON.parse(text), { page: 0, limit: 10 }, text);
+/** A page as the client reads it: the response's bytes decoded, then parsed. */
+const parseBytes = (bytes: Buffer) => {
+  const body = decodeBody(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+  return parseRequestsPage(JSON.parse(body.text), { page: 0, limit: 10 }, body);
+};
+const parse = (text: string) => parseBytes(Buffer.from(text, "utf8"));
+const bytesOf = (page: { pageBytes?: Buffer | null }) => (page.pageBytes ? page.pageBytes.toString("utf8") : page.pageBytes);
 const item = (id: string, extra: Record<string, unknown> = {}) => ({ request_id: id, created: "2026-08-20T14:05:09.118204Z", ...extra });
 
-describe("a /requests page's text for the store", () => {
+describe("a /requests page's bytes for the store", () => {
   it("is handed on with each valid item's place in requests", () => {
     const text = JSON.stringify({ page: 0, limit: 10, requests: [item("a"), { created: "x" }, item("b", { tags: ["日本", 'q"uote'] })] });
     const page = parse(text);
     expect(page.items.map((i) => i.request_id)).toEqual(["a", "b"]);
     expect(page.itemIndexes).toEqual([0, 2]);
-    expect(page.pageText).toBe(text);
+    expect(bytesOf(page)).toBe(text);
   });
 
   it("is withheld where Postgres would not read it as JSON.parse did", () => {
     for (const hostile of [{ s: "nul \u0000" }, { s: "lone \ud800" }]) {
-      expect(parse(JSON.stringify({ requests: [item("a", hostile)] })).pageText, JSON.stringify(hostile)).toBeNull();
+      expect(parse(JSON.stringify({ requests: [item("a", hostile)] })).pageBytes, JSON.stringify(hostile)).toBeNull();
     }
-    expect(parse('{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "n": 1e99999}]}').pageText).toBeNull();
-    expect(parse(`{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "n": ${"9".repeat(1200)}}]}`).pageText).toBeNull();
+    expect(parse('{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "n": 1e99999}]}').pageBytes).toBeNull();
+    expect(parse(`{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "n": ${"9".repeat(1200)}}]}`).pageBytes).toBeNull();
   });
 
   it("stays on for look-alikes inside strings and for ordinary numbers", () => {
     const text = JSON.stringify({ requests: [item("8e12345", { usd: 1.5e-7, big: 1e21, path: "/v1/listen?x=e99999" })] });
-    expect(parse(text).pageText).toBe(text);
+    expect(bytesOf(parse(text))).toBe(text);
   });
 
-  it("is absent without the text, or without valid items", () => {
-    expect(parseRequestsPage({ requests: [item("a")] }, { page: 0, limit: 10 }).pageText).toBeNull();
-    expect(parse(JSON.stringify({ requests: [{ request_id: 1 }] })).pageText).toBeNull();
+  it("leaves out a byte order mark, and is withheld when the bytes are not valid UTF-8", () => {
+    const text = JSON.stringify({ requests: [item("a", { tags: ["日本"] })] });
+    expect(bytesOf(parseBytes(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])))).toBe(text);
+    // A stray continuation byte inside a string: JSON.parse reads U+FFFD there, Postgres would refuse the bytes.
+    const broken = Buffer.concat([Buffer.from('{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "s": "'), Buffer.from([0x80]), Buffer.from('"}]}')]);
+    const page = parseBytes(broken);
+    expect(page.items.map((i) => (i as { s?: string }).s)).toEqual(["\ufffd"]);
+    expect(page.pageBytes).toBeNull();
+  });
+
+  it("is absent without the body, or without valid items", () => {
+    expect(parseRequestsPage({ requests: [item("a")] }, { page: 0, limit: 10 }).pageBytes).toBeNull();
+    expect(parse(JSON.stringify({ requests: [{ request_id: 1 }] })).pageBytes).toBeNull();
   });
 });
