@@ -122,9 +122,44 @@ export function parseRequestsPage(body: unknown, requested: { page: number; limi
  * resolve the same way, last one wins). Not when it holds a \u0000 escape (Postgres cannot store
  * NUL), an escaped UTF-16 surrogate (Postgres refuses a lone one), or a number beyond what numeric
  * holds; such a page is stored item by item from the parsed objects, as before.
+ *
+ * The regular expressions scan only pages that pass a cheap necessary test first: scanning every
+ * page with them cost about a third as much CPU as JSON.parse of the page.
  */
 function postgresReadsAsParsed(text: string): boolean {
-  return !text.includes("\\u0000") && !/\\u[dD][89a-fA-F]/.test(text) && !/[:,[]\s*-?(\d{1000}|[\d.]+[eE][+-]?\d{5})/.test(text);
+  if (text.includes("\\u0000")) return false;
+  if (hasEscapeOfSurrogate(text)) return false;
+  const mayHoldHugeNumber = /[eE][+-]?\d{5}/.test(text) || hasDigitRun(text, HUGE_DIGITS);
+  return !(mayHoldHugeNumber && HUGE_NUMBER.test(text));
+}
+
+/** A number token of HUGE_DIGITS digits or with a five-digit exponent. */
+const HUGE_NUMBER = /[:,[]\s*-?(\d{1000}|[\d.]+[eE][+-]?\d{5})/;
+const HUGE_DIGITS = 1000;
+
+/** /\\u[dD][89a-fA-F]/ by indexOf, which skips to each backslash-u instead of trying every position. */
+function hasEscapeOfSurrogate(text: string): boolean {
+  for (let at = text.indexOf("\\u"); at !== -1; at = text.indexOf("\\u", at + 1)) {
+    if (/^[dD][89a-fA-F]/.test(text.slice(at + 2, at + 4))) return true;
+  }
+  return false;
+}
+
+/** Whether `text` has `length` ASCII digits in a row: such a run covers a multiple of `length`, so only those are probed. */
+function hasDigitRun(text: string, length: number): boolean {
+  const isDigit = (i: number) => {
+    const c = text.charCodeAt(i);
+    return c >= 48 && c <= 57;
+  };
+  for (let probe = length - 1; probe < text.length; probe += length) {
+    if (!isDigit(probe)) continue;
+    let start = probe;
+    while (start > 0 && isDigit(start - 1)) start--;
+    let end = probe + 1;
+    while (end < text.length && isDigit(end)) end++;
+    if (end - start >= length) return true;
+  }
+  return false;
 }
 
 /** The spec wraps the single item as `{request: {...}}`; every observed payload is flat. Accept both. */
