@@ -4,6 +4,10 @@
  * drifted (top-level `code` vs `response.code`, `callback` as object or string, numbers as
  * strings), so every extraction accepts each known form and yields null rather than throwing.
  * The raw item is stored beside the columns, so nothing is lost when a field is not understood.
+ *
+ * The store takes the columns that are the item's own strings (request_id, created, path,
+ * api_key_id, accessor, deployment) from the stored raw in SQL, by the same rule as `text` below
+ * (request-store.ts, itemText); test/db/request-store.test.ts holds the two equal.
  */
 
 export type RequestStatus = "succeeded" | "failed" | "pending";
