@@ -27,15 +27,14 @@ export async function summarizeDay(trx: Transaction<Database>, projectId: string
     select marked_at::text as marked_at from deepgram_archive.dirty_days
     where project_id = ${projectId} and day = ${day}::date
     for update`.execute(trx);
-  const usage = await writeUsageRollup(trx, projectId, day, timezone);
-  const tags = await writeTagRollup(trx, projectId, day, timezone);
+  const changes = await writeRollups(trx, projectId, day, timezone);
   const markedAt = mark.rows[0]?.marked_at;
   if (markedAt !== undefined) {
     await sql`
       delete from deepgram_archive.dirty_days
       where project_id = ${projectId} and day = ${day}::date and marked_at = ${markedAt}::timestamptz`.execute(trx);
   }
-  return { inserted: usage.inserted + tags.inserted, updated: usage.updated + tags.updated, deleted: usage.deleted + tags.deleted };
+  return changes;
 }
 
 /**
@@ -48,89 +47,98 @@ const inDay = (projectId: string, day: string, timezone: string) => sql`
   and r.created >= (${day}::date::timestamp at time zone ${timezone})
   and r.created < ((${day}::date + 1)::timestamp at time zone ${timezone})`;
 
-const figures = sql`
-  count(*)::bigint as requests,
-  (coalesce(sum(r.duration_seconds::numeric), 0) / 3600)::float8 as hours,
-  (coalesce(sum(r.total_audio_seconds::numeric), 0) / 3600)::float8 as total_hours,
-  coalesce(sum(r.usd), 0)::numeric as usd`;
-
-async function writeUsageRollup(trx: Transaction<Database>, projectId: string, day: string, timezone: string): Promise<DayChanges> {
+/**
+ * Rewrites both rollups of the day in one statement over one read of its rows. The rows are first
+ * grouped by everything either rollup groups by (the usage keys and the whole tag list), with
+ * exact numeric sums; each rollup then adds those groups up. Numeric sums are exact, so this
+ * gives what summing the rows directly gives, and each row is read and converted once instead of
+ * once per rollup.
+ */
+async function writeRollups(trx: Transaction<Database>, projectId: string, day: string, timezone: string): Promise<DayChanges> {
   const r = await sql<DayChanges>`
-    with fresh as (
-      select ${projectId}::text as project_id, ${day}::date as day,
-        coalesce(r.api_key_id, '') as api_key_id,
+    with groups as materialized (
+      select coalesce(r.api_key_id, '') as api_key_id,
         r.endpoint,
         coalesce(r.method, '') as method,
         coalesce(nullif(r.raw #>> '{response,details,config,model}', ''), r.models[1], '') as model,
         r.status,
-        ${figures}
+        r.tags,
+        count(*)::bigint as requests,
+        coalesce(sum(r.duration_seconds::numeric), 0) as seconds,
+        coalesce(sum(r.total_audio_seconds::numeric), 0) as total_seconds,
+        coalesce(sum(r.usd), 0)::numeric as usd
       from deepgram_archive.requests r
       where ${inDay(projectId, day, timezone)}
+      group by 1, 2, 3, 4, 5, 6
+    ),
+    fresh_usage as (
+      select ${projectId}::text as project_id, ${day}::date as day, g.api_key_id, g.endpoint, g.method, g.model, g.status,
+        ${figures}
+      from groups g
       group by 3, 4, 5, 6, 7
     ),
-    changed as (
-      select * from fresh
+    -- Each distinct tag of a request counts once; a request without tags counts under ''.
+    fresh_tags as (
+      select ${projectId}::text as project_id, ${day}::date as day, t.tag, ${figures}
+      from groups g
+      cross join lateral (
+        select distinct x as tag
+        from unnest(case when cardinality(g.tags) = 0 then array['']::text[] else g.tags end) as x
+      ) t
+      group by t.tag
+    ),
+    changed_usage as (
+      select * from fresh_usage
       except
       select project_id, day, api_key_id, endpoint, method, model, status, requests, hours, total_hours, usd
       from deepgram_archive.daily_usage where project_id = ${projectId} and day = ${day}::date
     ),
-    upserted as (
+    upserted_usage as (
       insert into deepgram_archive.daily_usage as u
         (project_id, day, api_key_id, endpoint, method, model, status, requests, hours, total_hours, usd)
-      select * from changed
+      select * from changed_usage
       on conflict (project_id, day, api_key_id, endpoint, method, model, status) do update set
         requests = excluded.requests, hours = excluded.hours, total_hours = excluded.total_hours, usd = excluded.usd
       returning (xmax = 0) as inserted
     ),
-    removed as (
+    removed_usage as (
       delete from deepgram_archive.daily_usage u
       where u.project_id = ${projectId} and u.day = ${day}::date
         and not exists (
-          select 1 from fresh f
+          select 1 from fresh_usage f
           where f.api_key_id = u.api_key_id and f.endpoint = u.endpoint and f.method = u.method
             and f.model = u.model and f.status = u.status)
       returning 1
-    )
-    select (select count(*) from upserted where inserted)::int as inserted,
-      (select count(*) from upserted where not inserted)::int as updated,
-      (select count(*) from removed)::int as deleted`.execute(trx);
-  return r.rows[0]!;
-}
-
-/** Each distinct tag of a request counts once; a request without tags counts under ''. */
-async function writeTagRollup(trx: Transaction<Database>, projectId: string, day: string, timezone: string): Promise<DayChanges> {
-  const r = await sql<DayChanges>`
-    with fresh as (
-      select ${projectId}::text as project_id, ${day}::date as day, t.tag, ${figures}
-      from deepgram_archive.requests r
-      cross join lateral (
-        select distinct x as tag
-        from unnest(case when cardinality(r.tags) = 0 then array['']::text[] else r.tags end) as x
-      ) t
-      where ${inDay(projectId, day, timezone)}
-      group by t.tag
     ),
-    changed as (
-      select * from fresh
+    changed_tags as (
+      select * from fresh_tags
       except
       select project_id, day, tag, requests, hours, total_hours, usd
       from deepgram_archive.daily_usage_by_tag where project_id = ${projectId} and day = ${day}::date
     ),
-    upserted as (
+    upserted_tags as (
       insert into deepgram_archive.daily_usage_by_tag as u (project_id, day, tag, requests, hours, total_hours, usd)
-      select * from changed
+      select * from changed_tags
       on conflict (project_id, day, tag) do update set
         requests = excluded.requests, hours = excluded.hours, total_hours = excluded.total_hours, usd = excluded.usd
       returning (xmax = 0) as inserted
     ),
-    removed as (
+    removed_tags as (
       delete from deepgram_archive.daily_usage_by_tag u
       where u.project_id = ${projectId} and u.day = ${day}::date
-        and not exists (select 1 from fresh f where f.tag = u.tag)
+        and not exists (select 1 from fresh_tags f where f.tag = u.tag)
       returning 1
-    )
+    ),
+    upserted as (select inserted from upserted_usage union all select inserted from upserted_tags)
     select (select count(*) from upserted where inserted)::int as inserted,
       (select count(*) from upserted where not inserted)::int as updated,
-      (select count(*) from removed)::int as deleted`.execute(trx);
+      ((select count(*) from removed_usage) + (select count(*) from removed_tags))::int as deleted`.execute(trx);
   return r.rows[0]!;
 }
+
+/** A rollup row's figures from groups of request rows (sums exact in numeric until the end). */
+const figures = sql`
+  sum(g.requests)::bigint as requests,
+  (sum(g.seconds) / 3600)::float8 as hours,
+  (sum(g.total_seconds) / 3600)::float8 as total_hours,
+  sum(g.usd)::numeric as usd`;
