@@ -47,6 +47,13 @@ const inDay = (projectId: string, day: string, timezone: string) => sql`
   and r.created >= (${day}::date::timestamp at time zone ${timezone})
   and r.created < ((${day}::date + 1)::timestamp at time zone ${timezone})`;
 
+/** A rollup row's figures from groups of request rows (sums exact in numeric until the end). */
+const figures = sql`
+  sum(g.requests)::bigint as requests,
+  (sum(g.seconds) / 3600)::float8 as hours,
+  (sum(g.total_seconds) / 3600)::float8 as total_hours,
+  sum(g.usd)::numeric as usd`;
+
 /**
  * Rewrites both rollups of the day in one statement over one read of its rows. The rows are first
  * grouped by everything either rollup groups by (the usage keys and the whole tag list), with
@@ -135,10 +142,3 @@ async function writeRollups(trx: Transaction<Database>, projectId: string, day: 
       ((select count(*) from removed_usage) + (select count(*) from removed_tags))::int as deleted`.execute(trx);
   return r.rows[0]!;
 }
-
-/** A rollup row's figures from groups of request rows (sums exact in numeric until the end). */
-const figures = sql`
-  sum(g.requests)::bigint as requests,
-  (sum(g.seconds) / 3600)::float8 as hours,
-  (sum(g.total_seconds) / 3600)::float8 as total_hours,
-  sum(g.usd)::numeric as usd`;
