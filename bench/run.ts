@@ -230,12 +230,13 @@ async function archiveStudy(dbUrl: string): Promise<Record<string, unknown>> {
       let days = 0;
       for (let i = 0; i < runs; i++) {
         const t = performance.now();
-        const r = await summarize(database.db, { timezone: "UTC", now: new Date(), rebuild: true });
+        // As `deepgram-archiver summarize --rebuild` runs it: days at once = ARCHIVER_CONCURRENCY.
+        const r = await summarize(database.db, { timezone: "UTC", now: new Date(), rebuild: true, concurrency: Number(opt.concurrency) });
         rebuild.push((performance.now() - t) / 1000);
         days = r.days;
         await withDatabase(dbUrl, (c) => c.query("insert into deepgram_archive.dirty_days (project_id, day) values ($1, $2) on conflict do nothing", [info.project_id, info.day]));
         const t2 = performance.now();
-        const d = await summarize(database.db, { timezone: "UTC", now: new Date() });
+        const d = await summarize(database.db, { timezone: "UTC", now: new Date(), concurrency: Number(opt.concurrency) });
         dirty.push((performance.now() - t2) / 1000);
         if (d.days !== 1) log(`  dirty-day drain summarized ${d.days} days, expected 1`);
       }

@@ -24,6 +24,7 @@ export async function summarizeCommand(config: Config, deps: { logger: Logger; c
       timezone: config.timezone,
       now: deps.clock.now(),
       rebuild: opts.rebuild ?? false,
+      concurrency: config.concurrency,
       ...(since !== undefined ? { since } : {}),
       ...(until !== undefined ? { until } : {}),
       logger: deps.logger,

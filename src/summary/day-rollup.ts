@@ -27,6 +27,12 @@ export async function summarizeDay(trx: Transaction<Database>, projectId: string
     select marked_at::text as marked_at from deepgram_archive.dirty_days
     where project_id = ${projectId} and day = ${day}::date
     for update`.execute(trx);
+  // Group the day's rows by hashing rather than sorting. Either way is right, but sorting compares
+  // text by the database's collation, and the planner picks it whenever it cannot tell how few
+  // groups a day has (always, for the grouping expressions here; without statistics, for all).
+  // A day has at most as many groups as rows, and a hash aggregate that outgrows work_mem spills
+  // to disk, so this only ever costs memory the setting allows. Scoped to this transaction.
+  await sql`set local enable_sort = off`.execute(trx);
   const changes = await writeRollups(trx, projectId, day, timezone);
   const markedAt = mark.rows[0]?.marked_at;
   if (markedAt !== undefined) {

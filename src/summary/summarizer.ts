@@ -3,6 +3,7 @@ import type { Database } from "../db/schema.js";
 import type { Logger } from "../logger.js";
 import { silentLogger } from "../logger.js";
 import { ConfigError } from "../errors.js";
+import { runBatchedPool } from "../sync/pool.js";
 import { summarizeDay } from "./day-rollup.js";
 import { claimSummaryZone, markRebuilt, readSummaryZone, resetSummaryZone, zoneMismatchError } from "./summary-zone.js";
 
@@ -17,6 +18,8 @@ export interface SummarizeOptions {
   until?: string;
   /** Only these projects (default: all). */
   projectIds?: readonly string[];
+  /** Days summarized at once, each in its own transaction (default 1): days are independent. */
+  concurrency?: number;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -103,14 +106,18 @@ export async function summarize(db: Kysely<Database>, options: SummarizeOptions)
 
   const report: SummaryReport = { timezone, mode, full, previousTimezone, days: days.length, daysChanged: 0, rowsInserted: 0, rowsUpdated: 0, rowsDeleted: 0, dirtyRemaining: 0, keptDays: chosen.kept };
   if (full) log.info({ timezone, previousTimezone, days: days.length }, "rebuilding every day's rollups");
-  for (const d of days) {
-    if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
-    const changes = await db.transaction().execute((trx) => summarizeDay(trx, d.projectId, d.day, timezone));
+  // Each day is its own transaction and touches only its own rollup rows and dirty mark, so days
+  // run side by side: a day is one backend's work, and a rebuild is otherwise bound to one core.
+  let done = 0;
+  await runBatchedPool(days, options.concurrency ?? 1, options.signal, () => "stop", async ([d]) => {
+    const changes = await db.transaction().execute((trx) => summarizeDay(trx, d!.projectId, d!.day, timezone));
     if (changes.inserted + changes.updated + changes.deleted > 0) report.daysChanged++;
     report.rowsInserted += changes.inserted;
     report.rowsUpdated += changes.updated;
     report.rowsDeleted += changes.deleted;
-  }
+    done++;
+  });
+  if (done < days.length) throw options.signal?.reason ?? new Error("aborted");
   if (full) {
     await markRebuilt(db, timezone, now);
     if (report.keptDays > 0) {

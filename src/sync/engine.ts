@@ -166,7 +166,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     steps = await runPassSteps(
       { db, client: deps.client, logger: log, signal: options.signal },
       active.map((w) => w.report.projectId),
-      { now: clock.now(), timezone: settings.timezone, rescanMs: settings.rescanMs, usageSinceDays: settings.usageSinceDays ?? 365 },
+      { now: clock.now(), timezone: settings.timezone, rescanMs: settings.rescanMs, usageSinceDays: settings.usageSinceDays ?? 365, concurrency: settings.concurrency },
     );
     for (const w of active) {
       const v = steps.vendor.get(w.report.projectId);

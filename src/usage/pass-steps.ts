@@ -20,6 +20,8 @@ export interface PassStepsSettings {
   timezone: string;
   rescanMs: number;
   usageSinceDays: number;
+  /** Days the summarizer builds at once (ARCHIVER_CONCURRENCY; the pass's fetches are done by then). */
+  concurrency: number;
 }
 
 /** What a pass's reconciliation found, for the pass report. */
@@ -69,7 +71,7 @@ export async function runPassSteps(
     deps.logger.error({ err: (err as Error).message }, "reconciliation failed this pass");
   }
   try {
-    summary = await summarize(deps.db, { timezone: s.timezone, now: s.now, projectIds, logger: deps.logger, signal: deps.signal });
+    summary = await summarize(deps.db, { timezone: s.timezone, now: s.now, projectIds, concurrency: s.concurrency, logger: deps.logger, signal: deps.signal });
   } catch (err) {
     errors.push(`the daily rollups could not be built: ${(err as Error).message}`);
     deps.logger.error({ err: (err as Error).message }, "summarizing failed this pass; the dirty days stay marked");

@@ -86,6 +86,34 @@ describe("the daily rollups", () => {
     console.info(`no-op summarize and summarize --rebuild: daily_usage md5 ${before.md5}, ctid/xmin unchanged`);
   });
 
+  it("build days side by side to the same rows; a day that fails stops the run with its error, its mark kept", async () => {
+    const before = await physical();
+    const rebuilt = await summarize(f.database.db, { timezone: "UTC", now: f.clock.now(), rebuild: true, concurrency: 4 });
+    expect(rebuilt).toMatchObject({ mode: "rebuild", days: 182, daysChanged: 0, rowsInserted: 0, rowsUpdated: 0, rowsDeleted: 0 });
+    expect(await physical()).toEqual(before);
+
+    // One day's transaction fails where it clears its mark; the days already built stay built.
+    const [p1] = f.sim.projects();
+    const failing = (await loadTotals(f.database.db)).filter((t) => t.project_id === p1!.project_id)[45]!.day;
+    await sql`create function public.test_refuse_day() returns trigger language plpgsql as $$
+      begin if old.day = ${sql.lit(failing)}::date then raise exception 'test: refusing day %', old.day; end if; return old; end $$`.execute(f.database.db);
+    await sql.raw(`create trigger refuse_day before delete on deepgram_archive.dirty_days for each row execute function public.test_refuse_day()`).execute(f.database.db);
+    try {
+      await markEveryDayDirty();
+      await expect(summarize(f.database.db, { timezone: "UTC", now: f.clock.now(), concurrency: 4 })).rejects.toThrow(`test: refusing day ${failing}`);
+      const left = await sql<{ project_id: string; day: string }>`select project_id, day::text as day from deepgram_archive.dirty_days`.execute(f.database.db);
+      expect(left.rows).toContainEqual({ project_id: p1!.project_id, day: failing });
+      // Workers stop taking days after the failure; at most the three others in flight finish.
+      expect(left.rows.length).toBeGreaterThan(1);
+      expect(left.rows.length).toBeLessThan(182);
+    } finally {
+      await sql`drop trigger refuse_day on deepgram_archive.dirty_days`.execute(f.database.db);
+      await sql`drop function public.test_refuse_day()`.execute(f.database.db);
+    }
+    expect(await summarize(f.database.db, { timezone: "UTC", now: f.clock.now(), concurrency: 4 })).toMatchObject({ daysChanged: 0, dirtyRemaining: 0 });
+    expect(await physical()).toEqual(before);
+  });
+
   it("refuse a pass or a summarize in another zone, with exit 2 naming summarize --rebuild", async () => {
     f.settings.timezone = NY;
     try {
