@@ -32,15 +32,22 @@ describe("a /requests page's bytes for the store", () => {
     // The reference: the check as one regular expression over the text, before its fast path.
     const reference = (text: string) =>
       !text.includes("\\u0000") && !/\\u[dD][89a-fA-F]/.test(text) && !/[:,[]\s*-?(\d{1000}|[\d.]+[eE][+-]?\d{5})/.test(text);
+    // mulberry32: a seeded generator whose every residue occurs (a plain LCG in doubles loses its low bits).
     let seed = 7;
     const random = (n: number) => {
-      seed = (seed * 1103515245 + 12345) % 2 ** 31;
-      return seed % n;
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
     };
-    const numbers = [() => "9".repeat(990 + random(20)), () => `-${"1".repeat(995 + random(10))}.5`, () => `1.5e${random(2) ? "-" : "+"}${10000 + random(5)}`, () => `2E${1000 + random(9000)}`, () => "12345"];
-    const strings = ["\\uD83D\\uDE00", "\\u00e9", "x".repeat(random(2000)), "7".repeat(1000 + random(5)), "e12345", "\\\\ud800"];
+    const numbers = [() => "9".repeat(990 + random(20)), () => `-${"1".repeat(995 + random(10))}.5`, () => `${random(2) ? "-" : ""}1.5e${random(2) ? "-" : "+"}${10000 + random(5)}`,
+      () => `2E${1000 + random(9000)}`, () => "12345", () => "-0.5"];
+    // Look-alikes inside strings too: the fast path must answer as the pattern does, even where the
+    // pattern is fooled by one (", 1.5e12345").
+    const strings = ["\\uD83D\\uDE00", "\\u00e9", "x".repeat(random(2000)), "7".repeat(1000 + random(5)), "e12345", "\\\\ud800",
+      "3e12345", "a3e-123456", "x, 1.5e12345", "[ -.5E+12345", ":\\t7e12345", "- 1e12345", "5ee12345", "e+1234", "x,e12345", "[ -E+12345"];
     let withheld = 0;
-    for (let k = 0; k < 300; k++) {
+    for (let k = 0; k < 600; k++) {
       const pad = "p".repeat(random(1500));
       const text = `{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "pad": "${pad}", "s": "${strings[random(strings.length)]}", "n": ${numbers[random(numbers.length)]!()}}]}`;
       const page = parse(text);
@@ -49,8 +56,8 @@ describe("a /requests page's bytes for the store", () => {
       if (page.pageBytes === null) withheld++;
     }
     // Both outcomes occur, so the comparison above means something.
-    expect(withheld).toBeGreaterThan(50);
-    expect(withheld).toBeLessThan(250);
+    expect(withheld).toBeGreaterThan(100);
+    expect(withheld).toBeLessThan(500);
   });
 
   it("stays on for look-alikes inside strings and for ordinary numbers", () => {
