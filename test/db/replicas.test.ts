@@ -98,7 +98,11 @@ describe(`${COUNT} replicas of run`, () => {
         const p = await archiveProblems().catch(() => null);
         if (p && p.compared > 0 && p.missing + p.duplicated + p.stale + p.unexpected === 0) {
           exactAt = Date.now();
-          expect(p.compared).toBeGreaterThan(3 * 89 * PER_DAY);
+          // Nearly the whole horizon: [now - 90 days, the last settled window's end), which with
+          // 1-day windows is 89 to 90 days long, and the simulator's daily cycle (busy afternoons,
+          // quiet weekends) moves a day's count either way. 89 full days was too tight: at 15:30
+          // UTC the 3 projects held 32,038 rows against 32,040.
+          expect(p.compared).toBeGreaterThan(3 * 88 * PER_DAY);
           console.info(`archive exact after ${((exactAt - t0) / 1000).toFixed(1)} s: ${p.compared} rows over 3 projects`);
           break;
         }
