@@ -252,15 +252,19 @@ async function archiveStudy(dbUrl: string): Promise<Record<string, unknown>> {
   return out;
 }
 
-/** With `latency-ms` per page: backfill of the last `latency-days` days (explicit range) at each concurrency. */
+/**
+ * With `latency-ms` per page: backfill of the last `latency-days` days (explicit range) at each
+ * concurrency. The concurrencies take turns within each round, so a machine that speeds up or slows
+ * down during the suite (a shared VM) moves all of them alike, not the ones measured last.
+ */
 async function latencySuite(server: PageServer) {
   await server.setLatency(Number(opt["latency-ms"]));
   const since = new Date(Date.now() - Number(opt["latency-days"]) * 86_400_000).toISOString();
-  const results: Record<string, SyncRun[]> = {};
+  const concurrencies = opt["latency-concurrency"]!.split(",");
+  const results: Record<string, SyncRun[]> = Object.fromEntries(concurrencies.map((c) => [c, []]));
   try {
-    for (const c of opt["latency-concurrency"]!.split(",")) {
-      results[c] = [];
-      for (let i = 0; i < runs; i++) {
+    for (let i = 0; i < runs; i++) {
+      for (const c of concurrencies) {
         const name = `${tag}_latency`;
         const url = await createDatabase(adminUrl, name);
         try {
@@ -276,7 +280,10 @@ async function latencySuite(server: PageServer) {
     await server.setLatency(0);
   }
   const med = Object.fromEntries(Object.entries(results).map(([c, rs]) => [c, median(rs.map((r) => r.rowsPerSecond))]));
-  return { latencyMs: Number(opt["latency-ms"]), days: Number(opt["latency-days"]), runs: results, medianRowsPerSecond: med };
+  const first = concurrencies[0]!;
+  // Each concurrency against the first, round by round (the goal compares the medians).
+  const ratiosByRound = Object.fromEntries(concurrencies.slice(1).map((c) => [`${c}/${first}`, results[c]!.map((r, i) => r.rowsPerSecond / results[first]![i]!.rowsPerSecond)]));
+  return { latencyMs: Number(opt["latency-ms"]), days: Number(opt["latency-days"]), runs: results, medianRowsPerSecond: med, ratiosByRound };
 }
 
 async function main(): Promise<void> {
