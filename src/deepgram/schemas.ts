@@ -133,9 +133,9 @@ function postgresReadsAsParsed(text: string): boolean {
 }
 
 /**
- * A number token of HUGE_DIGITS digits (with hasHugeExponent: /[:,[]\s*-?(\d{1000}|[\d.]+[eE][+-]?\d{5})/,
- * which finds a number beyond what numeric holds, and look-alikes inside strings, which only cost
- * the fast path).
+ * A number token of HUGE_DIGITS digits. With hasHugeExponent, this answers as the one pattern
+ * /[:,[]\s*-?(\d{1000}|[\d.]+[eE][+-]?\d{5})/ did: a number beyond what numeric holds, or a
+ * look-alike inside a string (which only costs the fast path).
  */
 const HUGE_DIGITS_NUMBER = /[:,[]\s*-?\d{1000}/;
 const HUGE_DIGITS = 1000;

@@ -28,10 +28,10 @@ export async function summarizeDay(trx: Transaction<Database>, projectId: string
     where project_id = ${projectId} and day = ${day}::date
     for update`.execute(trx);
   // Group the day's rows by hashing rather than sorting. Either way is right, but sorting compares
-  // text by the database's collation, and the planner picks it whenever it cannot tell how few
-  // groups a day has (always, for the grouping expressions here; without statistics, for all).
-  // A day has at most as many groups as rows, and a hash aggregate that outgrows work_mem spills
-  // to disk, so this only ever costs memory the setting allows. Scoped to this transaction.
+  // text by the database's collation, and the planner sorts whenever it cannot tell how few groups
+  // a day has: for these grouping expressions, always, with statistics or without. A hash
+  // aggregate that outgrows work_mem spills to disk, so this costs no more memory than the
+  // setting allows. Scoped to this transaction.
   await sql`set local enable_sort = off`.execute(trx);
   const changes = await writeRollups(trx, projectId, day, timezone);
   const markedAt = mark.rows[0]?.marked_at;
