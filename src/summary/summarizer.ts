@@ -3,7 +3,7 @@ import type { Database } from "../db/schema.js";
 import type { Logger } from "../logger.js";
 import { silentLogger } from "../logger.js";
 import { ConfigError } from "../errors.js";
-import { runBatchedPool } from "../sync/pool.js";
+import { runPool } from "../sync/pool.js";
 import { summarizeDay } from "./day-rollup.js";
 import { claimSummaryZone, markRebuilt, readSummaryZone, resetSummaryZone, zoneMismatchError } from "./summary-zone.js";
 
@@ -109,8 +109,8 @@ export async function summarize(db: Kysely<Database>, options: SummarizeOptions)
   // Each day is its own transaction and touches only its own rollup rows and dirty mark, so days
   // run side by side: a day is one backend's work, and a rebuild is otherwise bound to one core.
   let done = 0;
-  await runBatchedPool(days, options.concurrency ?? 1, options.signal, () => "stop", async ([d]) => {
-    const changes = await db.transaction().execute((trx) => summarizeDay(trx, d!.projectId, d!.day, timezone));
+  await runPool(days, options.concurrency ?? 1, options.signal, async (d) => {
+    const changes = await db.transaction().execute((trx) => summarizeDay(trx, d.projectId, d.day, timezone));
     if (changes.inserted + changes.updated + changes.deleted > 0) report.daysChanged++;
     report.rowsInserted += changes.inserted;
     report.rowsUpdated += changes.updated;

@@ -49,3 +49,8 @@ export async function runBatchedPool<T>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
   if (failure !== null) throw failure;
 }
+
+/** Runs `task` over `items`, at most `concurrency` at once: runBatchedPool with batches of one. */
+export function runPool<T>(items: readonly T[], concurrency: number, signal: AbortSignal | undefined, task: (item: T) => Promise<void>): Promise<void> {
+  return runBatchedPool(items, concurrency, signal, () => "stop", ([item]) => task(item!));
+}
