@@ -36,10 +36,10 @@ export interface RequestRow {
   callback_code: number | null;
   raw: Record<string, unknown>;
   /**
-   * Where `raw` is in the page Deepgram sent (`page.requests[index]`, `page` its UTF-8 bytes), when
-   * Postgres can read that text as is (see parseRequestsPage); else the store serializes `raw`.
+   * `raw` as Deepgram sent it (its UTF-8 JSON text), when Postgres reads that text as is (see
+   * parseRequestsPage); else the store serializes `raw`.
    */
-  raw_source?: { page: Buffer; index: number };
+  raw_source?: Buffer;
 }
 
 export function toRequestRow(item: Record<string, unknown> & { request_id: string; created: string }): RequestRow {

@@ -17,14 +17,14 @@ export interface UpsertResult {
  * The content hash is computed by Postgres from the stored jsonb, so it is one definition for
  * the writer and for anyone verifying the archive later.
  *
- * Two parameters carry the page (see bench/README.md for the measurements behind the shape): the
- * typed columns toRequestRow derives as one small JSON array of arrays, each with the row's place
- * in the second (the columns that are the item's own strings are read from raw: itemText), and
- * the items' JSON. That is the page's bytes as Deepgram sent them when the rows came from one page
- * Postgres can read as is (`raw_source`), so no item is serialized or encoded again (a Buffer goes
- * to Postgres as a binary-format text parameter, which is those bytes); otherwise each `raw`
- * serialized here, joined by a record separator (a control character, which JSON text cannot
- * contain unescaped).
+ * Two parameters carry the page, row by row, each a text of one record per row joined by a record
+ * separator (a control character, which JSON text cannot contain unescaped): the typed columns
+ * toRequestRow derives, each row's as a small JSON array (the columns that are the item's own
+ * strings are read from raw: itemText), and the items' JSON. An item's JSON is its bytes as
+ * Deepgram sent them when Postgres can read them as is (`raw_source`), so no item is serialized or
+ * encoded again (a Buffer goes to Postgres as a binary-format text parameter, which is those
+ * bytes); otherwise `raw` serialized here. Postgres parses each record on its own: one jsonb of a
+ * whole page cost it several times more per item (bench/README.md, item 14).
  *
  * The first statement inserts the rows that are not archived yet and counts the archived ones
  * whose content changed; only then (rescans of records that changed, a small minority) does a
@@ -43,10 +43,10 @@ export async function upsertRequests(
 }
 
 interface EncodedPage {
+  /** Each row's typed columns as a JSON array, joined by RECORD_SEPARATOR. */
   typed: string;
-  /** The page's UTF-8 bytes (`page` mode) or the items' JSON joined by RECORD_SEPARATOR. */
-  raws: Buffer | string;
-  page: boolean;
+  /** Each row's item as JSON text (UTF-8), joined by RECORD_SEPARATOR. */
+  raws: Buffer;
   /** A request id occurs twice: the rows are deduplicated by (request_id, created). */
   repeats: boolean;
   lo: string;
@@ -54,37 +54,48 @@ interface EncodedPage {
 }
 
 function encodePage(rows: RequestRow[]): EncodedPage {
-  const source = rows[0]!.raw_source?.page;
-  const page = source !== undefined && rows.every((r) => r.raw_source?.page === source);
-  const typed = JSON.stringify(rows.map((r, i) => typedColumns(r, page ? r.raw_source!.index : i)));
-  const raws = page ? source : rows.map((r) => JSON.stringify(r.raw)).join(RECORD_SEPARATOR);
+  const typed = rows.map((r) => JSON.stringify(typedColumns(r))).join(RECORD_SEPARATOR);
+  const raws = joinRecords(rows.map((r) => r.raw_source ?? Buffer.from(JSON.stringify(r.raw), "utf8")));
   // A request listed twice in one page is stored once; the fetcher never passes one, so the sort
   // that finds them (over rows carrying their raw) is only paid when a request id repeats.
   const repeats = new Set(rows.map((r) => r.request_id)).size < rows.length;
-  return { typed, raws, page, repeats, ...createdBounds(rows) };
+  return { typed, raws, repeats, ...createdBounds(rows) };
+}
+
+/** The records joined by RECORD_SEPARATOR, copied once into one buffer. */
+function joinRecords(records: Buffer[]): Buffer {
+  let length = records.length - 1;
+  for (const r of records) length += r.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = 0;
+  for (let i = 0; i < records.length; i++) {
+    if (i > 0) out[at++] = RECORD_SEPARATOR_BYTE;
+    at += records[i]!.copy(out, at);
+  }
+  return out;
 }
 
 /** The page as rows with typed columns, raw jsonb and content hash. */
 function inputRows(projectId: string, page: EncodedPage) {
   const { typed, raws, repeats } = page;
-  // Each item is parsed once: "offset 0" keeps the subquery whole (inlined, x.raw would be parsed
-  // again for every use: the hash and the insert).
-  const items = page.page
-    ? sql`(select e.raw, e.n - 1 as i from jsonb_array_elements((${raws}::text::jsonb) -> 'requests') with ordinality as e(raw, n) offset 0)`
-    : sql`(select s.item::jsonb as raw, s.n - 1 as i from string_to_table(${raws}::text, ${RECORD_SEPARATOR}) with ordinality as s(item, n) offset 0)`;
+  // Each record is parsed once: "offset 0" keeps the subquery whole (inlined, x.raw would be parsed
+  // again for every use: the hash and the insert). unnest of two arrays pairs them row by row.
+  const records = sql`(
+      select r.typed::jsonb as v, r.item::jsonb as raw
+      from unnest(string_to_array(${typed}::text, ${RECORD_SEPARATOR}), string_to_array(${raws}::text, ${RECORD_SEPARATOR})) as r(typed, item)
+      offset 0)`;
   return sql`(
       select ${repeats ? sql`distinct on (x.raw ->> 'request_id', (x.raw ->> 'created')::timestamptz)` : sql``}
         ${projectId}::text as project_id, x.raw ->> 'request_id' as request_id, (x.raw ->> 'created')::timestamptz as created,
-        ${itemText("path")} as path, t.v ->> 0 as endpoint, ${itemText("api_key_id")} as api_key_id,
+        ${itemText("path")} as path, x.v ->> 0 as endpoint, ${itemText("api_key_id")} as api_key_id,
         ${itemText("accessor")} as accessor, ${itemText("deployment")} as deployment,
-        t.v ->> 1 as method, (t.v ->> 2)::integer as code, t.v ->> 3 as status,
-        (t.v ->> 4)::timestamptz as completed, (t.v ->> 5)::double precision as duration_seconds,
-        (t.v ->> 6)::double precision as total_audio_seconds, (t.v ->> 7)::numeric as usd,
-        (t.v ->> 8)::integer as channels, (t.v ->> 9)::integer as streams, (t.v ->> 10)::text[] as models,
-        (t.v ->> 11)::text[] as tags, (t.v ->> 12)::text[] as features, (t.v ->> 13)::integer as callback_code,
+        x.v ->> 1 as method, (x.v ->> 2)::integer as code, x.v ->> 3 as status,
+        (x.v ->> 4)::timestamptz as completed, (x.v ->> 5)::double precision as duration_seconds,
+        (x.v ->> 6)::double precision as total_audio_seconds, (x.v ->> 7)::numeric as usd,
+        (x.v ->> 8)::integer as channels, (x.v ->> 9)::integer as streams, (x.v ->> 10)::text[] as models,
+        (x.v ->> 11)::text[] as tags, (x.v ->> 12)::text[] as features, (x.v ->> 13)::integer as callback_code,
         x.raw, encode(sha256(convert_to(x.raw::text, 'UTF8')), 'hex') as content_hash
-      from jsonb_array_elements(${typed}::jsonb) as t(v)
-      join ${items} x on x.i = (t.v ->> 14)::bigint
+      from ${records} x
       ${repeats ? sql`order by x.raw ->> 'request_id', (x.raw ->> 'created')::timestamptz` : sql``}
     )`;
 }
@@ -226,6 +237,7 @@ const YEAR_9999_MS = Date.parse("9999-01-01T00:00:00Z");
 
 /** ASCII record separator: JSON text has no unescaped control characters, so it cannot occur in an item. */
 const RECORD_SEPARATOR = "\x1e";
+const RECORD_SEPARATOR_BYTE = 0x1e;
 
 /**
  * The item's own strings that are columns unchanged (the rule of toRequestRow's `text`: a
@@ -240,12 +252,12 @@ function itemText(key: "path" | "api_key_id" | "accessor" | "deployment") {
 
 /**
  * A row's columns that toRequestRow derives (parsed, normalized or checked), in the order the
- * statement reads them (text[] as array literals), then where its raw is.
+ * statement reads them (text[] as array literals).
  */
-function typedColumns(r: RequestRow, rawAt: number): unknown[] {
+function typedColumns(r: RequestRow): unknown[] {
   return [
     r.endpoint, r.method, r.code, r.status, r.completed, r.duration_seconds, r.total_audio_seconds, r.usd,
-    r.channels, r.streams, arrayLiteral(r.models), arrayLiteral(r.tags), arrayLiteral(r.features), r.callback_code, rawAt,
+    r.channels, r.streams, arrayLiteral(r.models), arrayLiteral(r.tags), arrayLiteral(r.features), r.callback_code,
   ];
 }
 

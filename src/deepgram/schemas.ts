@@ -6,6 +6,7 @@
  */
 import { DateTime } from "luxon";
 import { z } from "zod";
+import { arrayElementSpans } from "./json-spans.js";
 import type { ApiKeyInfo, ProjectInfo, RejectedItem, RequestItem, RequestsPage, UsageDayResult, UsageResponse } from "./types.js";
 
 /** Valid JSON of the wrong structure. The transport turns it into a DeepgramResponseError with the call site. */
@@ -94,10 +95,12 @@ export function validateRequestItem(raw: unknown): { ok: true; item: RequestItem
 }
 
 /**
- * A /requests page. Given the response body, the page also says where each valid item sits in
- * `requests` (`itemIndexes`) and hands the body's UTF-8 bytes on (`pageBytes`) when Postgres can
- * read them as jsonb exactly as JSON.parse read the text, so the store parses items from the bytes
- * Deepgram sent instead of serializing (and encoding) every item again.
+ * A /requests page. Given the response body, the page also hands on each valid item's own UTF-8
+ * bytes (`itemBytes`, views into the body) when Postgres can read them as jsonb exactly as
+ * JSON.parse read the text, so the store parses items from the bytes Deepgram sent instead of
+ * serializing (and encoding) every item again. Postgres is given the items, not the page: it
+ * parses a page-sized document several times slower per item than the items one by one
+ * (bench/README.md).
  */
 export function parseRequestsPage(body: unknown, requested: { page: number; limit: number }, source?: { text: string; utf8: Buffer | null }): RequestsPage {
   const top = parseOrShape(ListPageSchema, body, "body");
@@ -113,8 +116,18 @@ export function parseRequestsPage(body: unknown, requested: { page: number; limi
       itemIndexes.push(i);
     } else rejected.push({ raw: entry, reason: v.reason });
   }
-  const pageBytes = source?.utf8 && items.length > 0 && postgresReadsAsParsed(source.text) ? source.utf8 : null;
-  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length, itemIndexes, pageBytes };
+  const itemBytes = source?.utf8 && items.length > 0 && postgresReadsAsParsed(source.text) ? itemSlices(source.utf8, raw.length, itemIndexes) : null;
+  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length, itemBytes };
+}
+
+/**
+ * The bytes of `requests[i]` for each i of `indexes`, when the body's `requests` has `count`
+ * elements, as JSON.parse read it; else null.
+ */
+function itemSlices(body: Buffer, count: number, indexes: number[]): Buffer[] | null {
+  const spans = arrayElementSpans(body, "requests");
+  if (spans === null || spans.length !== 2 * count) return null;
+  return indexes.map((i) => body.subarray(spans[2 * i], spans[2 * i + 1]));
 }
 
 /**

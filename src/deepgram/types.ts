@@ -51,10 +51,11 @@ export interface RequestsPage {
   rejected: RejectedItem[];
   /** Length of `requests` as received; end of listing is `rawCount < limit`. */
   rawCount: number;
-  /** Where each of `items` sits in `requests` as received (0-based). */
-  itemIndexes?: number[];
-  /** The page's JSON text as UTF-8 bytes, when Postgres can read it as jsonb to the same items; else null or absent. */
-  pageBytes?: Buffer | null;
+  /**
+   * Each of `items` as its own UTF-8 JSON text, as received, when Postgres reads those bytes as
+   * jsonb to the same values JSON.parse read; else null or absent.
+   */
+  itemBytes?: Buffer[] | null;
 }
 
 export interface ProjectInfo {

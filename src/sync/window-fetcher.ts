@@ -123,7 +123,7 @@ export function readPage(res: RequestsPage, range: { from: number; to: number; e
   const rows: RequestRow[] = [];
   const times: number[] = [];
   const rejected: RejectedInput[] = [...res.rejected];
-  const pageBytes = res.pageBytes ?? null;
+  const itemBytes = res.itemBytes ?? null;
   for (let k = 0; k < res.items.length; k++) {
     const item = res.items[k]!;
     const t = Date.parse(item.created);
@@ -134,11 +134,11 @@ export function readPage(res: RequestsPage, range: { from: number; to: number; e
     if (seen.has(item.request_id)) return { kind: "moved", why: `record ${item.request_id} was listed twice` };
     seen.add(item.request_id);
     // A page Postgres reads as is holds no NUL escape, so none of its items needs the check.
-    const problem = pageBytes === null ? storable(item) : null;
+    const problem = itemBytes === null ? storable(item) : null;
     if (problem) rejected.push({ raw: item, reason: problem });
     else {
       const row = toRequestRow(item);
-      if (pageBytes !== null) row.raw_source = { page: pageBytes, index: res.itemIndexes![k]! };
+      if (itemBytes !== null) row.raw_source = itemBytes[k]!;
       rows.push(row);
       times.push(t);
     }

@@ -117,11 +117,12 @@ describe("upsertRequests", () => {
 
     const serialized = [odd("s1"), plain("s2")];
     await write(serialized, "2026-03-13T00:00:00Z");
-    // A page as the fetcher hands it on: the rows point into the page's bytes, which hold an item
-    // that is not stored (index 1) between them.
-    const paged = [odd("p1"), plain("p2")];
-    const bytes = Buffer.from(JSON.stringify({ page: 0, requests: [paged[0], { request_id: "skipped", created: "2026-03-12T12:00:00Z" }, paged[1]] }));
-    const rows = paged.map((i, k) => ({ ...toRequestRow(i), raw_source: { page: bytes, index: k === 0 ? 0 : 2 } }));
+    // Rows as the fetcher hands them on from a page: each with its item's bytes as sent (spacing
+    // and number forms kept), one without (serialized here).
+    const paged = [odd("p1"), plain("p2"), plain("p3")];
+    const sent = ['{ "usd" : 1.50, ' + JSON.stringify(paged[0]).slice(1), JSON.stringify(paged[1]).replace(/,"/g, ',\n "')];
+    paged[0] = JSON.parse(sent[0]!);
+    const rows = paged.map((i, k) => ({ ...toRequestRow(i), ...(k < 2 ? { raw_source: Buffer.from(sent[k]!, "utf8") } : {}) }));
     await database.db.transaction().execute(async (trx) => {
       await declareWriter(trx, "archiver");
       return upsertRequests(trx, { projectId: P, rows, timezone: "UTC", now: new Date("2026-03-13T00:00:00Z") });
@@ -129,10 +130,13 @@ describe("upsertRequests", () => {
 
     const stored = await sql<Record<string, unknown>>`
       select ${sql.raw(columns)}, usd::text as usd, raw from deepgram_archive.requests
-      where request_id in ('s1', 's2', 'p1', 'p2', 'skipped') order by request_id`.execute(database.db);
+      where request_id in ('s1', 's2', 'p1', 'p2', 'p3') order by request_id`.execute(database.db);
     const want = [...expected(paged), ...expected(serialized)];
     expect(stored.rows.map((r) => ({ ...r, raw: undefined }))).toEqual(want);
     expect(stored.rows.map((r) => r.raw)).toEqual([...paged, ...serialized]);
     expect(stored.rows[0]!.deployment).toBe('hosted \u00e9 "quoted" 日本');
+    // The bytes as sent, not the item serialized again: the number keeps its form.
+    const usd = await sql<{ usd: string }>`select raw ->> 'usd' as usd from deepgram_archive.requests where request_id = 'p1'`.execute(database.db);
+    expect(usd.rows[0]!.usd).toBe("1.50");
   });
 });
