@@ -1,6 +1,6 @@
 import { silentLogger } from "../logger.js";
 import { createGetJson } from "./http.js";
-import { parseKeys, parseProjects, parseRequestItem, parseRequestsPage, parseUsage } from "./schemas.js";
+import { parseKeys, parseProjects, parseRequestItem, parseRequestsPage, parseRequestsPageBytes, parseUsage } from "./schemas.js";
 import type { DeepgramClient, DeepgramClientOptions, RejectedItem, RequestsQuery, UsageQuery } from "./types.js";
 
 /**
@@ -48,7 +48,8 @@ export function createDeepgramClient(options: DeepgramClientOptions): DeepgramCl
         endpoint: "requests",
         path: `${projectPath(projectId)}/requests?${query.toString()}`,
         projectId,
-        parse: (json, body) => parseRequestsPage(json, { page: q.page, limit: q.limit }, body),
+        parse: (json) => parseRequestsPage(json, { page: q.page, limit: q.limit }),
+        parseBytes: (utf8) => parseRequestsPageBytes(utf8, { page: q.page, limit: q.limit }),
         signal,
       });
     },

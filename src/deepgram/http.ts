@@ -20,11 +20,14 @@ import {
 import type { ClientEvent, DeepgramClientOptions } from "./types.js";
 
 export interface GetJsonCall<T> extends CallSite {
+  /** Checks the parsed JSON; throws BodyShapeError when the structure is wrong. */
+  parse: (json: unknown) => T;
   /**
-   * Checks the parsed JSON; throws BodyShapeError when the structure is wrong. `body` is the text
-   * it was parsed from and, when they are valid UTF-8, the bytes of that text as they arrived.
+   * Reads a successful body from its bytes instead, when they are valid UTF-8 (no byte order
+   * mark), giving what `parse` of JSON.parse of the text would. Answers undefined to leave the
+   * body to `parse`; a SyntaxError does too (the text is then parsed whole, for the error's message).
    */
-  parse: (json: unknown, body: DecodedBody) => T;
+  parseBytes?: (utf8: Buffer) => T | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -66,7 +69,7 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
     const started = performance.now();
     let status = 0;
     let requestId: string | null = null;
-    let decoded: DecodedBody;
+    let bytes: Buffer;
     let res: Response;
     let stage: "headers" | "body" = "headers";
     try {
@@ -75,7 +78,7 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
       requestId = res.headers.get("dg-request-id");
       stage = "body";
       // Read under the same signal, so a stalled body hits the timeout and a cut one is caught here.
-      decoded = decodeBody(await res.arrayBuffer());
+      bytes = withoutBom(Buffer.from(await res.arrayBuffer()));
     } catch (err) {
       if (call.signal?.aborted) throw call.signal.reason;
       if (scope.timedOut()) {
@@ -93,7 +96,18 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
     log.debug({ method: "GET", path: call.path, status, ms, attempt: attemptNumber, dgRequestId: requestId }, "deepgram request");
     emit({ type: "response", endpoint: call.endpoint, status, ms, attempt: attemptNumber });
 
-    const { text } = decoded;
+    if (status >= 200 && status < 300 && call.parseBytes && isUtf8(bytes)) {
+      const page = shaped(site, status, requestId, () => {
+        try {
+          return call.parseBytes!(bytes);
+        } catch (err) {
+          if (err instanceof SyntaxError) return undefined;
+          throw err;
+        }
+      });
+      if (page !== undefined) return page;
+    }
+    const text = decodeText(bytes);
     if (status < 200 || status >= 300) throw httpError(site, res, text, requestId);
 
     let body: unknown;
@@ -103,8 +117,13 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
       const detail = text.trim() === "" ? "empty body" : scrub(`${(err as Error).message}; starts with ${JSON.stringify(text.slice(0, 80))}`);
       throw new DeepgramResponseError({ ...site, problem: "unparsable", status, requestId, detail }, { cause: err });
     }
+    return shaped(site, status, requestId, () => call.parse(body));
+  }
+
+  /** `read`'s result, with a BodyShapeError turned into the response error that names the call. */
+  function shaped<T>(site: CallSite, status: number, requestId: string | null, read: () => T): T {
     try {
-      return call.parse(body, decoded);
+      return read();
     } catch (err) {
       if (!(err instanceof BodyShapeError)) throw err;
       throw new DeepgramResponseError({ ...site, problem: "shape", status, requestId, detail: err.message }, { cause: err });
@@ -220,26 +239,18 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** A response body: its text, and the UTF-8 bytes of exactly that text when the body was valid UTF-8. */
-export interface DecodedBody {
-  text: string;
-  utf8: Buffer | null;
+/** The body without a leading UTF-8 byte order mark, as `Response.text()` drops it. */
+export function withoutBom(bytes: Buffer): Buffer {
+  return bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes;
 }
 
 /**
- * UTF-8 text of a body, as `Response.text()` gives it (a leading byte order mark dropped, invalid
- * bytes replaced), but through Buffer: undici's TextDecoder path took about 6% of a backfill's CPU.
- * A body of ASCII only (JSON escapes what it must, and Deepgram's listings are nearly always ASCII)
- * is the same text read as Latin-1, which copies bytes instead of decoding them. The bytes are
- * kept beside the text when they are valid UTF-8 (so they encode the text exactly), for a caller
- * that hands the text on to Postgres and would otherwise encode it again.
+ * UTF-8 text of a body (after withoutBom), as `Response.text()` gives it (invalid bytes replaced),
+ * but through Buffer: undici's TextDecoder path took about 6% of a backfill's CPU. A body of ASCII
+ * only is the same text read as Latin-1, which copies bytes instead of decoding them.
  */
-export function decodeBody(body: ArrayBuffer): DecodedBody {
-  const bytes = Buffer.from(body);
-  const bom = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-  const content = bom ? bytes.subarray(3) : bytes;
-  if (isAscii(content)) return { text: content.toString("latin1"), utf8: content };
-  return { text: content.toString("utf8"), utf8: isUtf8(content) ? content : null };
+export function decodeText(bytes: Buffer): string {
+  return isAscii(bytes) ? bytes.toString("latin1") : bytes.toString("utf8");
 }
 
 /** fetch wraps the real failure: TypeError("fetch failed") → cause {code: ECONNREFUSED} or an undici SocketError. */

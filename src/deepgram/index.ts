@@ -10,7 +10,7 @@ export {
   type DeepgramError,
   type ResponseProblem,
 } from "./errors.js";
-export { isZonedIsoDateTime, parseKeys, parseProjects, parseRequestItem, parseRequestsPage, parseUsage, validateRequestItem } from "./schemas.js";
+export { isZonedIsoDateTime, parseKeys, parseProjects, parseRequestItem, parseRequestsPage, parseRequestsPageBytes, parseUsage, validateRequestItem } from "./schemas.js";
 export type {
   ApiKeyInfo,
   ClientEvent,

@@ -1,12 +1,14 @@
 /**
  * Where the elements of a top-level object's array member sit in JSON text, as byte ranges of its
- * UTF-8 encoding. Used on a /requests page that JSON.parse has already read, so the store can hand
- * Postgres each item's own bytes, exactly as Deepgram sent them.
+ * UTF-8 encoding. Used on a /requests page body so the client can parse each item on its own and
+ * the store can hand Postgres each item's own bytes, exactly as Deepgram sent them.
  *
- * Only valid JSON is given (JSON.parse read the same text), so the scan checks no grammar: it
- * follows strings, brackets and commas. Whatever it does not expect (a byte order mark, a top
- * level that is not an object, the member not an array) answers null, and the caller serializes
- * the parsed items instead.
+ * The scan checks no grammar: it follows strings, brackets and commas. The caller JSON.parses each
+ * element and the rest of the text (with `[]` in the member's place), so text that is not JSON is
+ * still refused; and between the elements the scan accepts only white space and commas, so those
+ * pieces are valid exactly when the whole is. Whatever it does not expect (a byte order mark, a
+ * top level that is not an object, the member not an array) answers null, and the caller reads
+ * the text whole instead.
  */
 
 const QUOTE = 0x22;
@@ -18,16 +20,23 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
 
+/** An array member: the array is `json.subarray(start, end)`, element i `json.subarray(elements[2i], elements[2i + 1])`. */
+export interface ArraySpans {
+  start: number;
+  end: number;
+  elements: number[];
+}
+
 /**
- * The elements of `json`'s top-level member `key` (the last one when the key repeats, as JSON.parse
- * reads it) as [start0, end0, start1, end1, ...]: element i is `json.subarray(start_i, end_i)`.
- * Null when `json` is not an object or that member is missing or not an array.
+ * Where `json`'s top-level member `key` (the last one when the key repeats, as JSON.parse reads it)
+ * and each of its elements are. Null when `json` is not an object or that member is missing or not
+ * an array.
  */
-export function arrayElementSpans(json: Buffer, key: string): number[] | null {
+export function arrayMemberSpans(json: Buffer, key: string): ArraySpans | null {
   let i = skipSpace(json, 0);
   if (json[i] !== OPEN_OBJECT) return null;
   i = skipSpace(json, i + 1);
-  let found: number[] | null = null;
+  let found: ArraySpans | null = null;
   if (json[i] === CLOSE_OBJECT) return null;
   for (;;) {
     if (json[i] !== QUOTE) return null;
@@ -44,7 +53,7 @@ export function arrayElementSpans(json: Buffer, key: string): number[] | null {
       } else {
         const elements = elementSpans(json, i);
         if (elements === null) return null;
-        found = elements.spans;
+        found = { start: i, end: elements.end, elements: elements.spans };
         i = elements.end;
       }
     } else i = valueEnd(json, i);

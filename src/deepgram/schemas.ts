@@ -6,7 +6,7 @@
  */
 import { DateTime } from "luxon";
 import { z } from "zod";
-import { arrayElementSpans } from "./json-spans.js";
+import { arrayMemberSpans } from "./json-spans.js";
 import type { ApiKeyInfo, ProjectInfo, RejectedItem, RequestItem, RequestsPage, UsageDayResult, UsageResponse } from "./types.js";
 
 /** Valid JSON of the wrong structure. The transport turns it into a DeepgramResponseError with the call site. */
@@ -94,47 +94,62 @@ export function validateRequestItem(raw: unknown): { ok: true; item: RequestItem
   return { ok: true, item: raw as RequestItem };
 }
 
+/** A /requests page from its parsed JSON. No item carries its bytes (see parseRequestsPageBytes). */
+export function parseRequestsPage(body: unknown, requested: { page: number; limit: number }): RequestsPage {
+  return pageOf(body, requested, null);
+}
+
 /**
- * A /requests page. Given the response body, the page also hands on each valid item's own UTF-8
- * bytes (`itemBytes`, views into the body) when Postgres can read them as jsonb exactly as
- * JSON.parse read the text, so the store parses items from the bytes Deepgram sent instead of
- * serializing (and encoding) every item again. Postgres is given the items, not the page: it
- * parses a page-sized document several times slower per item than the items one by one
- * (bench/README.md).
+ * A /requests page read from the body's bytes (valid UTF-8, no byte order mark), giving what
+ * parseRequestsPage(JSON.parse(text)) gives, plus each valid item's own bytes as sent
+ * (`itemBytes`, views into the body) where Postgres reads them as jsonb to the values JSON.parse
+ * read, so the store hands Postgres those bytes instead of serializing the item again.
+ *
+ * Each item is decoded and parsed on its own (the page's other members as one small text): the
+ * page as one string is a large allocation the size of the page, which cost more to decode than
+ * JSON.parse did to read it (bench/README.md, item 15). Throws SyntaxError where the text is not
+ * JSON, and answers undefined where the body is not an object with a `requests` array; the
+ * caller then reads the text whole, as for any other body.
  */
-export function parseRequestsPage(body: unknown, requested: { page: number; limit: number }, source?: { text: string; utf8: Buffer | null }): RequestsPage {
+export function parseRequestsPageBytes(utf8: Buffer, requested: { page: number; limit: number }): RequestsPage | undefined {
+  const member = arrayMemberSpans(utf8, "requests");
+  if (member === null) return undefined;
+  const spans = member.elements;
+  const texts: string[] = new Array(spans.length / 2);
+  const values: unknown[] = new Array(spans.length / 2);
+  for (let i = 0; i < texts.length; i++) {
+    texts[i] = utf8.toString("utf8", spans[2 * i], spans[2 * i + 1]);
+    values[i] = JSON.parse(texts[i]!);
+  }
+  // The other members, with an empty array where `requests` was (the last `requests`, which is
+  // the one JSON.parse keeps), then the items put in its place.
+  const top = JSON.parse(`${utf8.toString("utf8", 0, member.start)}[]${utf8.toString("utf8", member.end)}`) as Record<string, unknown>;
+  top.requests = values;
+  return pageOf(top, requested, (i) => (postgresReadsAsParsed(texts[i]!) ? utf8.subarray(spans[2 * i], spans[2 * i + 1]) : null));
+}
+
+function pageOf(body: unknown, requested: { page: number; limit: number }, bytesOf: ((i: number) => Buffer | null) | null): RequestsPage {
   const top = parseOrShape(ListPageSchema, body, "body");
   const raw = top.requests ?? [];
   const items: RequestItem[] = [];
-  const itemIndexes: number[] = [];
+  const itemBytes: Array<Buffer | null> = [];
   const rejected: RejectedItem[] = [];
   for (let i = 0; i < raw.length; i++) {
     const entry = raw[i];
     const v = validateRequestItem(entry);
     if (v.ok) {
       items.push(v.item);
-      itemIndexes.push(i);
+      if (bytesOf) itemBytes.push(bytesOf(i));
     } else rejected.push({ raw: entry, reason: v.reason });
   }
-  const itemBytes = source?.utf8 && items.length > 0 && postgresReadsAsParsed(source.text) ? itemSlices(source.utf8, raw.length, itemIndexes) : null;
-  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length, itemBytes };
-}
-
-/**
- * The bytes of `requests[i]` for each i of `indexes`, when the body's `requests` has `count`
- * elements, as JSON.parse read it; else null.
- */
-function itemSlices(body: Buffer, count: number, indexes: number[]): Buffer[] | null {
-  const spans = arrayElementSpans(body, "requests");
-  if (spans === null || spans.length !== 2 * count) return null;
-  return indexes.map((i) => body.subarray(spans[2 * i], spans[2 * i + 1]));
+  return { page: top.page ?? requested.page, limit: top.limit ?? requested.limit, items, rejected, rawCount: raw.length, itemBytes: bytesOf ? itemBytes : null };
 }
 
 /**
  * Whether Postgres reads this JSON text as jsonb to the same values JSON.parse read (duplicate keys
  * resolve the same way, last one wins). Not when it holds a \u0000 escape (Postgres cannot store
  * NUL), an escaped UTF-16 surrogate (Postgres refuses a lone one), or a number beyond what numeric
- * holds; such a page is stored item by item from the parsed objects, as before.
+ * holds; such an item is stored from its parsed object, serialized again.
  *
  * The checks look only where a cheap necessary test points: scanning every page with regular
  * expressions cost about a third as much CPU as JSON.parse of the page.

@@ -52,10 +52,11 @@ export interface RequestsPage {
   /** Length of `requests` as received; end of listing is `rawCount < limit`. */
   rawCount: number;
   /**
-   * Each of `items` as its own UTF-8 JSON text, as received, when Postgres reads those bytes as
-   * jsonb to the same values JSON.parse read; else null or absent.
+   * For each of `items`, its own UTF-8 JSON text as received, or null where Postgres would not
+   * read those bytes as jsonb to the values JSON.parse read; null or absent when the page was
+   * read from its text (see parseRequestsPageBytes).
    */
-  itemBytes?: Buffer[] | null;
+  itemBytes?: Array<Buffer | null> | null;
 }
 
 export interface ProjectInfo {

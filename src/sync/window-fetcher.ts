@@ -133,12 +133,13 @@ export function readPage(res: RequestsPage, range: { from: number; to: number; e
     if (t < from || t > to) return { kind: "moved", why: `record ${item.request_id} at ${item.created} is outside the requested range` };
     if (seen.has(item.request_id)) return { kind: "moved", why: `record ${item.request_id} was listed twice` };
     seen.add(item.request_id);
-    // A page Postgres reads as is holds no NUL escape, so none of its items needs the check.
-    const problem = itemBytes === null ? storable(item) : null;
+    // An item Postgres reads as is holds no NUL escape, so it needs no check.
+    const bytes = itemBytes?.[k] ?? null;
+    const problem = bytes === null ? storable(item) : null;
     if (problem) rejected.push({ raw: item, reason: problem });
     else {
       const row = toRequestRow(item);
-      if (itemBytes !== null) row.raw_source = itemBytes[k]!;
+      if (bytes !== null) row.raw_source = bytes;
       rows.push(row);
       times.push(t);
     }

@@ -1,11 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { arrayElementSpans } from "../../src/deepgram/json-spans.js";
+import { arrayMemberSpans } from "../../src/deepgram/json-spans.js";
 
 /** The elements of `text`'s member `key` as text, by the spans. */
 const elements = (text: string, key = "requests") => {
   const bytes = Buffer.from(text, "utf8");
-  const spans = arrayElementSpans(bytes, key);
-  if (spans === null) return null;
+  const member = arrayMemberSpans(bytes, key);
+  if (member === null) return null;
+  // The array itself, brackets included.
+  expect(JSON.parse(bytes.toString("utf8", member.start, member.end))).toEqual(JSON.parse(text)[key]);
+  const spans = member.elements;
   const out: string[] = [];
   for (let i = 0; i < spans.length; i += 2) out.push(bytes.toString("utf8", spans[i], spans[i + 1]));
   return out;
@@ -34,7 +37,7 @@ const value = (depth: number): string => {
   return `${open}${space()}${parts.join(`${space()},${space()}`)}${space()}${close}`;
 };
 
-describe("arrayElementSpans", () => {
+describe("arrayMemberSpans", () => {
   it("finds each element of the member exactly as written, on generated pages", () => {
     let elementsSeen = 0;
     for (let k = 0; k < 500; k++) {

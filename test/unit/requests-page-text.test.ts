@@ -1,15 +1,30 @@
 import { describe, expect, it } from "vitest";
-import { decodeBody } from "../../src/deepgram/http.js";
-import { parseRequestsPage } from "../../src/deepgram/schemas.js";
+import { isUtf8 } from "node:buffer";
+import { decodeText, withoutBom } from "../../src/deepgram/http.js";
+import { parseRequestsPage, parseRequestsPageBytes } from "../../src/deepgram/schemas.js";
 
-/** A page as the client reads it: the response's bytes decoded, then parsed. */
-const parseBytes = (bytes: Buffer) => {
-  const body = decodeBody(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-  return parseRequestsPage(JSON.parse(body.text), { page: 0, limit: 10 }, body);
+const REQUESTED = { page: 0, limit: 10 };
+/**
+ * A page as the client reads a successful body (http.ts, attempt): from its bytes when they are
+ * valid UTF-8 and read as a page, else from the text.
+ */
+const parseBytes = (raw: Buffer) => {
+  const bytes = withoutBom(raw);
+  if (isUtf8(bytes)) {
+    try {
+      const page = parseRequestsPageBytes(bytes, REQUESTED);
+      if (page !== undefined) return page;
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+    }
+  }
+  return parseRequestsPage(JSON.parse(decodeText(bytes)), REQUESTED);
 };
 const parse = (text: string) => parseBytes(Buffer.from(text, "utf8"));
-/** Each item's bytes as text, or null when the page's bytes are withheld. */
-const bytesOf = (page: { itemBytes?: Buffer[] | null }) => (page.itemBytes ? page.itemBytes.map((b) => b.toString("utf8")) : page.itemBytes);
+/** Each item's bytes as text (null where withheld), or null when the page was read from its text. */
+const bytesOf = (page: { itemBytes?: Array<Buffer | null> | null }) => (page.itemBytes ? page.itemBytes.map((b) => b && b.toString("utf8")) : page.itemBytes);
+/** Whether every item's bytes were withheld. */
+const withheldAll = (page: { itemBytes?: Array<Buffer | null> | null }) => !page.itemBytes || page.itemBytes.every((b) => b === null);
 const item = (id: string, extra: Record<string, unknown> = {}) => ({ request_id: id, created: "2026-08-20T14:05:09.118204Z", ...extra });
 
 describe("a /requests page's bytes for the store", () => {
@@ -24,10 +39,13 @@ describe("a /requests page's bytes for the store", () => {
 
   it("is withheld where Postgres would not read it as JSON.parse did", () => {
     for (const hostile of [{ s: "nul \u0000" }, { s: "lone \ud800" }]) {
-      expect(parse(JSON.stringify({ requests: [item("a", hostile)] })).itemBytes, JSON.stringify(hostile)).toBeNull();
+      expect(bytesOf(parse(JSON.stringify({ requests: [item("a", hostile)] }))), JSON.stringify(hostile)).toEqual([null]);
     }
-    expect(parse('{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "n": 1e99999}]}').itemBytes).toBeNull();
-    expect(parse(`{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "n": ${"9".repeat(1200)}}]}`).itemBytes).toBeNull();
+    expect(bytesOf(parse('{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "n": 1e99999}]}'))).toEqual([null]);
+    expect(bytesOf(parse(`{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "n": ${"9".repeat(1200)}}]}`))).toEqual([null]);
+    // Item by item: the others keep their bytes.
+    const mixed = JSON.stringify({ requests: [item("a"), item("b", { s: "nul \u0000" }), item("c")] });
+    expect(bytesOf(parse(mixed))).toEqual([JSON.stringify(item("a")), null, JSON.stringify(item("c"))]);
   });
 
   it("is withheld exactly where one scan of the whole text by the full patterns would withhold it", () => {
@@ -54,8 +72,8 @@ describe("a /requests page's bytes for the store", () => {
       const text = `{"requests": [{"request_id": "a", "created": "2026-08-20T14:05:09Z", "pad": "${pad}", "s": "${strings[random(strings.length)]}", "n": ${numbers[random(numbers.length)]!()}}]}`;
       const page = parse(text);
       expect(page.items).toHaveLength(1);
-      expect(page.itemBytes !== null, text.slice(0, 120)).toBe(reference(text));
-      if (page.itemBytes === null) withheld++;
+      expect(!withheldAll(page), text.slice(0, 120)).toBe(reference(text));
+      if (withheldAll(page)) withheld++;
     }
     // Both outcomes occur, so the comparison above means something.
     expect(withheld).toBeGreaterThan(100);
@@ -77,8 +95,36 @@ describe("a /requests page's bytes for the store", () => {
     expect(page.itemBytes).toBeNull();
   });
 
-  it("is absent without the body, or without valid items", () => {
-    expect(parseRequestsPage({ requests: [item("a")] }, { page: 0, limit: 10 }).itemBytes).toBeNull();
-    expect(parse(JSON.stringify({ requests: [{ request_id: 1 }] })).itemBytes).toBeNull();
+  it("is absent when the page is read from its text, and holds nothing for items that are not valid", () => {
+    expect(parseRequestsPage({ requests: [item("a")] }, REQUESTED).itemBytes).toBeNull();
+    expect(bytesOf(parse(JSON.stringify({ requests: [{ request_id: 1 }] })))).toEqual([]);
+  });
+});
+
+describe("a /requests page read from its bytes", () => {
+  const fromText = (text: string) => parseRequestsPage(JSON.parse(text), REQUESTED);
+  const fromBytes = (text: string) => parseRequestsPageBytes(Buffer.from(text, "utf8"), REQUESTED);
+  const withoutBytes = (page: ReturnType<typeof fromText> | undefined) => page && { ...page, itemBytes: undefined };
+
+  it("is the page JSON.parse of the text gives", () => {
+    const texts = [
+      JSON.stringify({ page: 2, limit: 3, requests: [item("a", { tags: ["日本", "q\"uote"] }), { created: "x" }, 7, item("b")] }),
+      `{"requests": [1], "limit": "5", "requests": [${JSON.stringify(item("c"))}], "other": {"requests": []}}`,
+      `{"re\\u0071uests": [${JSON.stringify(item("d"))}], "page": 1}`,
+      '{"requests": []}',
+      ` \n{ "page" : 0 , "requests" : [ ${JSON.stringify(item("e"))} ] } \n`,
+    ];
+    for (const text of texts) expect(withoutBytes(fromBytes(text)), text).toEqual(withoutBytes(fromText(text)));
+  });
+
+  it("leaves to the text what is not an object with a requests array, and reads no page from what is not JSON", () => {
+    for (const text of ['[{"requests": []}]', '{"page": 0}', '{"requests": null}', '{"requests": [], "requests": {}}']) expect(fromBytes(text), text).toBeUndefined();
+    // Never a page from text that is not JSON: a SyntaxError, or left to the text (which throws one).
+    expect(() => fromBytes('{"requests": [{"request_id": "a",}]}')).toThrow(SyntaxError);
+    expect(() => fromBytes('{"requests": [1], "page": [0 x]}')).toThrow(SyntaxError);
+    for (const text of ['{"requests": [1], "page": 0 x}', '{"requests": [1], "page": }', '{"requests": [1]} x', '{"requests": [1 2]}']) {
+      expect(() => JSON.parse(text)).toThrow(SyntaxError);
+      expect(() => fromBytes(text) ?? JSON.parse(text), text).toThrow(SyntaxError);
+    }
   });
 });
