@@ -50,6 +50,11 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 10_000,
     application_name: "deepgram-archiver",
+    // No JIT compilation. The archiver's statements are small but estimated large (page rows from
+    // unnest, days from generate_series, a lateral count per day), so a server with JIT compiled
+    // them with LLVM on every call: 136 ms of a 486 ms reconciliation, about 0.5 s of a one-day
+    // rebuild (bench/README.md, item 17). A URL that sets `options` itself replaces this.
+    options: "-c jit=off",
   });
   // A client that loses its server must not crash the process. The pool listens on idle clients
   // only; a client checked out between two statements of a transaction would emit an unhandled

@@ -4,6 +4,7 @@ import { openPostgres, type ArchiveDatabase } from "../../src/db/connection.js";
 import { migrateToLatest } from "../../src/db/migrator.js";
 import { silentLogger } from "../../src/logger.js";
 import { describeSchema } from "../helpers/schema-dump.js";
+import { sql } from "kysely";
 
 let tdb: TestDatabase;
 let database: ArchiveDatabase;
@@ -27,5 +28,18 @@ describe("migrations", () => {
   it("are idempotent and safe when several processes migrate at once", async () => {
     const again = await Promise.all([migrateToLatest(database.db), migrateToLatest(database.db), migrateToLatest(database.db)]);
     expect(again.map((r) => r.applied)).toEqual([[], [], []]);
+  });
+});
+
+describe("connections", () => {
+  it("run without JIT, unless the URL sets options of its own", async () => {
+    const jit = async (d: ArchiveDatabase) => (await sql<{ jit: string }>`show jit`.execute(d.db)).rows[0]!.jit;
+    expect(await jit(database)).toBe("off");
+    const own = await openPostgres({ url: `${tdb.url}?options=${encodeURIComponent("-c jit=on")}`, target: tdb.name, logger: silentLogger() });
+    try {
+      expect(await jit(own)).toBe("on");
+    } finally {
+      await own.close();
+    }
   });
 });
