@@ -96,15 +96,9 @@ export function createGetJson(options: DeepgramClientOptions): GetJson {
     log.debug({ method: "GET", path: call.path, status, ms, attempt: attemptNumber, dgRequestId: requestId }, "deepgram request");
     emit({ type: "response", endpoint: call.endpoint, status, ms, attempt: attemptNumber });
 
-    if (status >= 200 && status < 300 && call.parseBytes && isUtf8(bytes)) {
-      const page = shaped(site, status, requestId, () => {
-        try {
-          return call.parseBytes!(bytes);
-        } catch (err) {
-          if (err instanceof SyntaxError) return undefined;
-          throw err;
-        }
-      });
+    if (status >= 200 && status < 300 && call.parseBytes) {
+      const parseBytes = call.parseBytes;
+      const page = shaped(site, status, requestId, () => readFromBytes(bytes, parseBytes));
       if (page !== undefined) return page;
     }
     const text = decodeText(bytes);
@@ -237,6 +231,21 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+/**
+ * A successful body (after withoutBom) read by `parseBytes` when it is valid UTF-8; undefined
+ * where it is not, where `parseBytes` leaves it to the text, or where it throws a SyntaxError (the
+ * text is then parsed whole, for the error's message).
+ */
+export function readFromBytes<T>(bytes: Buffer, parseBytes: (utf8: Buffer) => T | undefined): T | undefined {
+  if (!isUtf8(bytes)) return undefined;
+  try {
+    return parseBytes(bytes);
+  } catch (err) {
+    if (err instanceof SyntaxError) return undefined;
+    throw err;
+  }
 }
 
 /** The body without a leading UTF-8 byte order mark, as `Response.text()` drops it. */

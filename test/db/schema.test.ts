@@ -1,10 +1,10 @@
+import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import { openPostgres, type ArchiveDatabase } from "../../src/db/connection.js";
 import { migrateToLatest } from "../../src/db/migrator.js";
 import { silentLogger } from "../../src/logger.js";
 import { describeSchema } from "../helpers/schema-dump.js";
-import { sql } from "kysely";
 
 let tdb: TestDatabase;
 let database: ArchiveDatabase;

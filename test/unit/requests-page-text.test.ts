@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isUtf8 } from "node:buffer";
-import { decodeText, withoutBom } from "../../src/deepgram/http.js";
+import { decodeText, readFromBytes, withoutBom } from "../../src/deepgram/http.js";
 import { parseRequestsPage, parseRequestsPageBytes } from "../../src/deepgram/schemas.js";
 
 const REQUESTED = { page: 0, limit: 10 };
@@ -10,15 +9,7 @@ const REQUESTED = { page: 0, limit: 10 };
  */
 const parseBytes = (raw: Buffer) => {
   const bytes = withoutBom(raw);
-  if (isUtf8(bytes)) {
-    try {
-      const page = parseRequestsPageBytes(bytes, REQUESTED);
-      if (page !== undefined) return page;
-    } catch (err) {
-      if (!(err instanceof SyntaxError)) throw err;
-    }
-  }
-  return parseRequestsPage(JSON.parse(decodeText(bytes)), REQUESTED);
+  return readFromBytes(bytes, (utf8) => parseRequestsPageBytes(utf8, REQUESTED)) ?? parseRequestsPage(JSON.parse(decodeText(bytes)), REQUESTED);
 };
 const parse = (text: string) => parseBytes(Buffer.from(text, "utf8"));
 /** Each item's bytes as text (null where withheld), or null when the page was read from its text. */
