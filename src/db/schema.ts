@@ -39,6 +39,8 @@ export interface RequestsTable {
   content_hash: string;
   first_archived_at: Timestamp;
   last_changed_at: Timestamp;
+  /** sha256 of the JSON text raw was parsed from (migrations/0004); null when not known. */
+  source_sha256: Buffer | null;
 }
 
 export interface RequestVersionsTable {

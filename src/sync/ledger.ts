@@ -24,6 +24,11 @@ export interface PageCommit {
   timezone: string;
   now: Date;
   /**
+   * The window was archived before (a rescan, a window read again): rows whose bytes are the
+   * archived ones are recognized first, without sending them (request-store.ts).
+   */
+  expectArchived: boolean;
+  /**
    * A span page (adjacent windows read as one listing): each window's own ledger row, with the
    * page's records that fall in it. Absent for a page of a single window.
    */
@@ -41,7 +46,7 @@ export async function commitPage(db: Kysely<Database>, page: PageCommit): Promis
     await sql`select set_config('deepgram_archive.writer', 'archiver', true)`.execute(trx);
     if (page.rejected.length > 0) await storeRejected(trx, page);
     await recordProgress(trx, page);
-    return upsertRequests(trx, { projectId: page.projectId, rows: page.rows, timezone: page.timezone, now: page.now });
+    return upsertRequests(trx, { projectId: page.projectId, rows: page.rows, timezone: page.timezone, now: page.now, expectArchived: page.expectArchived });
   });
 }
 

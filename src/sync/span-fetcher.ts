@@ -123,6 +123,7 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
       lastPage,
       timezone: deps.timezone,
       now: deps.clock.now(),
+      expectArchived: windows[0]!.reason !== "backfill",
       windows: windows.map((w, i) => ({ start: new Date(w.start), end: new Date(w.end), records: counts[i]! })),
     });
     countPage(deps, projectId, total, read, result);

@@ -54,7 +54,7 @@ export async function fetchWindow(deps: WindowFetchDeps, projectId: string, wind
   const log = deps.logger.child({ projectId, window: new Date(window.start).toISOString() });
   const total: WindowResult = { pages: 0, records: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, rereads: 0, parts: window.parts };
   for (;;) {
-    const attempt = await readOnce(deps, projectId, window.start, window.end, total);
+    const attempt = await readOnce(deps, projectId, window, total);
     if (attempt.kind === "done") return total;
     if (attempt.kind === "split") {
       total.parts *= 2;
@@ -69,7 +69,8 @@ export async function fetchWindow(deps: WindowFetchDeps, projectId: string, wind
   }
 }
 
-async function readOnce(deps: WindowFetchDeps, projectId: string, start: number, end: number, total: WindowResult): Promise<Attempt> {
+async function readOnce(deps: WindowFetchDeps, projectId: string, window: PlannedWindow, total: WindowResult): Promise<Attempt> {
+  const { start, end } = window;
   const parts = total.parts;
   const partMs = (end - start) / parts;
   const seen = new Set<string>();
@@ -96,6 +97,7 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, start: number,
         lastPage,
         timezone: deps.timezone,
         now,
+        expectArchived: window.reason !== "backfill",
       });
       firstPage = false;
       countPage(deps, projectId, total, read, result);

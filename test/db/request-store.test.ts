@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { sql } from "kysely";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import { openPostgres, type ArchiveDatabase } from "../../src/db/connection.js";
@@ -138,5 +139,80 @@ describe("upsertRequests", () => {
     // The bytes as sent, not the item serialized again: the number keeps its form.
     const usd = await sql<{ usd: string }>`select raw ->> 'usd' as usd from deepgram_archive.requests where request_id = 'p1'`.execute(database.db);
     expect(usd.rows[0]!.usd).toBe("1.50");
+  });
+});
+
+describe("upsertRequests on a page expected to be archived (source hash)", () => {
+  const Q = "proj-sources";
+  type Item = Record<string, unknown> & { request_id: string; created: string };
+  const sha = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+  /** Rows as the fetcher passes them: each with its item's bytes as sent. */
+  const rowsOf = (texts: string[]) => texts.map((t) => ({ ...toRequestRow(JSON.parse(t) as Item), raw_source: Buffer.from(t, "utf8") }));
+  const store = (texts: string[], now: string, expectArchived: boolean) =>
+    database.db.transaction().execute(async (trx) => {
+      await declareWriter(trx, "archiver");
+      return upsertRequests(trx, { projectId: Q, rows: rowsOf(texts), timezone: "UTC", now: new Date(now), expectArchived });
+    });
+  const stored = async (id: string) =>
+    (
+      await sql<{ source: string | null; usd: string; changed: Date; versions: number }>`
+        select encode(r.source_sha256, 'hex') as source, r.usd::text as usd, r.last_changed_at as changed,
+          (select count(*)::int from deepgram_archive.request_versions v where v.project_id = r.project_id and v.request_id = r.request_id) as versions
+        from deepgram_archive.requests r where r.project_id = ${Q} and r.request_id = ${id}`.execute(database.db)
+    ).rows[0]!;
+  const text = (id: string, usd: string, spacing = "") =>
+    `{"request_id":"${id}",${spacing}"created":"2026-03-20T10:00:00.000001Z","path":"/v1/listen","response":{"code":200,"details":{"usd":${usd}}}}`;
+
+  it("stores the sha256 of each item's text as sent, or of the item serialized again", async () => {
+    const r = await store([text("h1", "0.5"), text("h2", "0.5")], "2026-03-21T00:00:00Z", false);
+    expect(r).toEqual({ inserted: 2, updated: 0, unchanged: 0 });
+    expect((await stored("h1")).source).toBe(sha(text("h1", "0.5")));
+    const serialized = item("h3", "2026-03-20T11:00:00Z");
+    await database.db.transaction().execute(async (trx) => {
+      await declareWriter(trx, "archiver");
+      return upsertRequests(trx, { projectId: Q, rows: [toRequestRow(serialized)], timezone: "UTC", now: new Date("2026-03-21T00:00:00Z") });
+    });
+    expect((await stored("h3")).source).toBe(sha(JSON.stringify(serialized)));
+  });
+
+  it("counts rows whose bytes are the archived ones as unchanged, and stores new and changed rows as before", async () => {
+    const r = await store([text("h1", "0.5"), text("h2", "0.75"), text("h4", "1")], "2026-03-21T01:00:00Z", true);
+    expect(r).toEqual({ inserted: 1, updated: 1, unchanged: 1 });
+    expect(await stored("h1")).toEqual({ source: sha(text("h1", "0.5")), usd: "0.5", changed: new Date("2026-03-21T00:00:00Z"), versions: 0 });
+    expect(await stored("h2")).toEqual({ source: sha(text("h2", "0.75")), usd: "0.75", changed: new Date("2026-03-21T01:00:00Z"), versions: 1 });
+    expect((await stored("h4")).source).toBe(sha(text("h4", "1")));
+  });
+
+  it("compares the content when the bytes differ: a new spacing is no change and keeps the stored hash", async () => {
+    const r = await store([text("h1", "0.5", " ")], "2026-03-21T02:00:00Z", true);
+    expect(r).toEqual({ inserted: 0, updated: 0, unchanged: 1 });
+    expect(await stored("h1")).toEqual({ source: sha(text("h1", "0.5")), usd: "0.5", changed: new Date("2026-03-21T00:00:00Z"), versions: 0 });
+  });
+
+  it("trusts the bytes alone: a row whose stored hash matches is not compared or written", async () => {
+    // Point h1's stored hash at other bytes (a deliberate override that leaves raw alone keeps it).
+    await database.db.transaction().execute(async (trx) => {
+      await sql`select set_config('deepgram_archive.writer', 'admin-override: test of the source hash', true)`.execute(trx);
+      await sql`update deepgram_archive.requests set source_sha256 = decode(${sha(text("h1", "9"))}, 'hex') where project_id = ${Q} and request_id = 'h1'`.execute(trx);
+    });
+    expect(await store([text("h1", "9")], "2026-03-21T03:00:00Z", true)).toEqual({ inserted: 0, updated: 0, unchanged: 1 });
+    expect((await stored("h1")).usd).toBe("0.5");
+    // Without the expectation the content is compared, as in a backfill.
+    expect(await store([text("h1", "9")], "2026-03-21T03:00:00Z", false)).toEqual({ inserted: 0, updated: 1, unchanged: 0 });
+    expect(await stored("h1")).toEqual({ source: sha(text("h1", "9")), usd: "9", changed: new Date("2026-03-21T03:00:00Z"), versions: 1 });
+  });
+
+  it("forgets the hash when anything but the archiver's update changes raw, so a rescan compares the content again", async () => {
+    await database.db.transaction().execute(async (trx) => {
+      await sql`select set_config('deepgram_archive.writer', 'admin-override: test of the source hash', true)`.execute(trx);
+      await sql`update deepgram_archive.requests set raw = raw || '{"edited": true}', content_hash = deepgram_archive.content_hash(raw || '{"edited": true}')
+        where project_id = ${Q} and request_id = 'h4'`.execute(trx);
+    });
+    expect((await stored("h4")).source).toBeNull();
+    // Deepgram still lists the original: its content differs from the edited raw, so it is restored and the edit kept as a version.
+    expect(await store([text("h4", "1")], "2026-03-21T04:00:00Z", true)).toEqual({ inserted: 0, updated: 1, unchanged: 0 });
+    expect(await stored("h4")).toEqual({ source: sha(text("h4", "1")), usd: "1", changed: new Date("2026-03-21T04:00:00Z"), versions: 1 });
+    const raw = await sql<{ raw: unknown }>`select raw from deepgram_archive.requests where project_id = ${Q} and request_id = 'h4'`.execute(database.db);
+    expect(raw.rows[0]!.raw).toEqual(JSON.parse(text("h4", "1")));
   });
 });
