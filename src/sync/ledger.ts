@@ -24,8 +24,9 @@ export interface PageCommit {
   timezone: string;
   now: Date;
   /**
-   * The window was archived before (a rescan, a window read again): rows whose bytes are the
-   * archived ones are recognized first, without sending them (request-store.ts).
+   * The window may be archived already (planned for any reason but backfill: a rescan, pending
+   * rows, a flagged or explicit window): rows whose bytes are the archived ones are recognized
+   * first, without sending them (request-store.ts).
    */
   expectArchived: boolean;
   /**
