@@ -14,27 +14,42 @@ export interface TestDatabase {
 
 let adminUrlPromise: Promise<{ url: string; stop?: () => Promise<void> }> | null = null;
 
-async function canConnect(url: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+/** Null when Postgres answers at `url`, else why not. */
+async function connectError(url: string): Promise<Error | null> {
+  // Generous: on a loaded 2-core machine a test file's own start (the embedded engine compiling
+  // its WebAssembly) can hold the event loop for seconds, and a 3 s timeout fired with the server up.
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 15_000 });
   try {
     await client.connect();
     await client.query("select 1");
-    return true;
-  } catch {
-    return false;
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err : new Error(String(err));
   } finally {
     await client.end().catch(() => undefined);
   }
 }
 
+/** Tries up to three times unless the connection is refused outright (no server there). */
+async function localError(url: string): Promise<Error | null> {
+  let error: Error | null = null;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    error = await connectError(url);
+    if (error === null || (error as NodeJS.ErrnoException).code === "ECONNREFUSED") return error;
+  }
+  return error;
+}
+
 async function findAdminUrl(): Promise<{ url: string; stop?: () => Promise<void> }> {
   const fromEnv = process.env.TEST_DATABASE_URL;
   if (fromEnv) {
-    if (!(await canConnect(fromEnv))) throw new Error(`TEST_DATABASE_URL is set but Postgres does not answer there. Start it or unset the variable.`);
+    const error = await localError(fromEnv);
+    if (error) throw new Error(`TEST_DATABASE_URL is set but Postgres does not answer there (${error.message}). Start it or unset the variable.`);
     return { url: fromEnv };
   }
   const local = "postgres://postgres@127.0.0.1:5432/postgres";
-  if (await canConnect(local)) return { url: local };
+  const error = await localError(local);
+  if (error === null) return { url: local };
   try {
     const { getContainerRuntimeClient } = await import("testcontainers");
     await getContainerRuntimeClient();
@@ -43,7 +58,7 @@ async function findAdminUrl(): Promise<{ url: string; stop?: () => Promise<void>
     return { url: container.getConnectionUri(), stop: async () => void (await container.stop()) };
   } catch {
     throw new Error(
-      "Tests need Postgres: set TEST_DATABASE_URL=postgres://user:pass@host:5432/postgres (a role that may create databases), " +
+      `Tests need Postgres (127.0.0.1:5432 as user postgres: ${error.message}): set TEST_DATABASE_URL=postgres://user:pass@host:5432/postgres (a role that may create databases), ` +
         "or run a server on 127.0.0.1:5432 that user postgres can reach, or install Docker so testcontainers can start one.",
     );
   }
