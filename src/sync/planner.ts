@@ -17,6 +17,12 @@ export interface PlannedWindow {
   reason: WindowReason;
 }
 
+/**
+ * Whether a window's rows may be archived already: planned for any reason but backfill (a rescan,
+ * pending rows, a flagged or explicit window). Its pages then look rows up by source hash first.
+ */
+export const mayBeArchived = (w: PlannedWindow): boolean => w.reason !== "backfill";
+
 export interface Plan {
   windows: PlannedWindow[];
   /** Ranges that fell off the horizon before they were archived (merged runs of windows). */

@@ -1,5 +1,5 @@
 import { commitPage } from "./ledger.js";
-import type { PlannedWindow } from "./planner.js";
+import { mayBeArchived, type PlannedWindow } from "./planner.js";
 import { ListingMovedError, MAX_PAGES_PER_RANGE, MAX_REREADS, PAGE_LIMIT, countPage, fetchWindow, readPage, type WindowFetchDeps, type WindowResult } from "./window-fetcher.js";
 
 /**
@@ -123,7 +123,7 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
       lastPage,
       timezone: deps.timezone,
       now: deps.clock.now(),
-      expectArchived: windows[0]!.reason !== "backfill",
+      expectArchived: mayBeArchived(windows[0]!),
       windows: windows.map((w, i) => ({ start: new Date(w.start), end: new Date(w.end), records: counts[i]! })),
     });
     countPage(deps, projectId, total, read, result);

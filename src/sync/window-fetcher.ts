@@ -6,7 +6,7 @@ import type { Logger } from "../logger.js";
 import { toRequestRow, type RequestRow } from "../archive/request-row.js";
 import type { UpsertResult } from "../archive/request-store.js";
 import { commitPage, type RejectedInput } from "./ledger.js";
-import type { PlannedWindow } from "./planner.js";
+import { mayBeArchived, type PlannedWindow } from "./planner.js";
 
 /** Deepgram's documented maximum page size; the echoed limit is what counts. */
 export const PAGE_LIMIT = 1000;
@@ -97,7 +97,7 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, window: Planne
         lastPage,
         timezone: deps.timezone,
         now,
-        expectArchived: window.reason !== "backfill",
+        expectArchived: mayBeArchived(window),
       });
       firstPage = false;
       countPage(deps, projectId, total, read, result);

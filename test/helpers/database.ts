@@ -31,7 +31,7 @@ async function connectError(url: string): Promise<Error | null> {
 }
 
 /** Tries up to three times unless the connection is refused outright (no server there). */
-async function localError(url: string): Promise<Error | null> {
+async function retriedConnectError(url: string): Promise<Error | null> {
   let error: Error | null = null;
   for (let attempt = 0; attempt < 3; attempt++) {
     error = await connectError(url);
@@ -43,12 +43,12 @@ async function localError(url: string): Promise<Error | null> {
 async function findAdminUrl(): Promise<{ url: string; stop?: () => Promise<void> }> {
   const fromEnv = process.env.TEST_DATABASE_URL;
   if (fromEnv) {
-    const error = await localError(fromEnv);
+    const error = await retriedConnectError(fromEnv);
     if (error) throw new Error(`TEST_DATABASE_URL is set but Postgres does not answer there (${error.message}). Start it or unset the variable.`);
     return { url: fromEnv };
   }
   const local = "postgres://postgres@127.0.0.1:5432/postgres";
-  const error = await localError(local);
+  const error = await retriedConnectError(local);
   if (error === null) return { url: local };
   try {
     const { getContainerRuntimeClient } = await import("testcontainers");
