@@ -121,13 +121,18 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
       if (batch.length >= spans.size(first.projectId) || !canExtendSpan(batch[batch.length - 1]!.window, next.window)) return "stop";
       return "take";
     };
-    await runBatchedPool(queue, settings.concurrency, options.signal, extendSpan, async (batch) => {
+    await runBatchedPool(queue, settings.concurrency, options.signal, extendSpan, async (batch, handoff) => {
       const { projectId } = batch[0]!;
       const windows = batch.map((b) => b.window);
       const item = work.get(projectId)!;
       if (item.abort.signal.aborted) return;
       const signal = options.signal ? AbortSignal.any([options.signal, item.abort.signal]) : item.abort.signal;
-      const fetchDeps = { db, client: deps.client, clock, logger: log, timezone: settings.timezone, signal, onPage: (p: PageEvent) => emit({ type: "page", ...p }) };
+      const fetchDeps = {
+        db, client: deps.client, clock, logger: log, timezone: settings.timezone, signal,
+        onPage: (p: PageEvent) => emit({ type: "page", ...p }),
+        previous: handoff.previous,
+        release: handoff.release,
+      };
       try {
         const r = windows.length === 1 ? { ...(await fetchWindow(fetchDeps, projectId, windows[0]!)), windowRecords: null } : await fetchSpan(fetchDeps, projectId, windows);
         spans.observe(projectId, r.records, windows.length);
@@ -145,6 +150,8 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         if (item.abort.signal.aborted) return;
         const rep = item.report;
         const message = (err as Error).message;
+        // One transaction at a time per worker (pool.ts, Handoff), this batch's error included.
+        await handoff.previous;
         for (const window of windows) {
           await recordWindowError(db, { projectId, start: new Date(window.start), end: new Date(window.end), parts: window.parts, error: message, now: clock.now() }).catch(() => undefined);
           emit({ type: "window", projectId, records: 0, ok: false });

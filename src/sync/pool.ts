@@ -2,18 +2,32 @@
 export type BatchChoice = "take" | "skip" | "stop";
 
 /**
- * Runs `task` over batches of `items` with at most `concurrency` at once. Each worker takes a
- * batch: the first item no worker has taken yet, then, in order, the later items `extend` takes
- * for that batch ("skip" leaves an item for another batch, "stop" ends the batch); at most
- * `lookahead` items past the first are looked at. Stops taking batches once `signal` aborts or a
- * task throws; the first error is rethrown after the others settle.
+ * How a batch hands its worker on to the next. The worker takes its next batch once the current
+ * one has called `release()` (it will ask the API for nothing more: the fetchers call it as their
+ * last page's commit starts) and the batch before it has ended, or once the current one ends. So
+ * a batch's last commit overlaps the next batch's first fetch, and a worker runs at most two
+ * batches. `previous` settles, never rejecting, when the worker's previous batch has ended; a
+ * batch waits for it before its first commit, so a worker holds at most one transaction at a time.
+ */
+export interface Handoff {
+  previous: Promise<void>;
+  release(): void;
+}
+
+/**
+ * Runs `task` over batches of `items` with `concurrency` workers. Each worker takes a batch: the
+ * first item no worker has taken yet, then, in order, the later items `extend` takes for that
+ * batch ("skip" leaves an item for another batch, "stop" ends the batch); at most `lookahead`
+ * items past the first are looked at. A worker runs one batch at a time, or two when the first has
+ * released it (Handoff). Stops taking batches once `signal` aborts or a task throws; the first
+ * error is rethrown after the others settle.
  */
 export async function runBatchedPool<T>(
   items: readonly T[],
   concurrency: number,
   signal: AbortSignal | undefined,
   extend: (batch: readonly T[], candidate: T) => BatchChoice,
-  task: (batch: T[]) => Promise<void>,
+  task: (batch: T[], handoff: Handoff) => Promise<void>,
   lookahead = 256,
 ): Promise<void> {
   const taken = new Uint8Array(items.length);
@@ -36,15 +50,22 @@ export async function runBatchedPool<T>(
     return batch;
   };
   const worker = async () => {
+    let previous: Promise<void> = Promise.resolve();
     while (!signal?.aborted && failure === null) {
       const batch = takeBatch();
-      if (batch === null) return;
-      try {
-        await task(batch);
-      } catch (err) {
+      if (batch === null) break;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const before = previous;
+      const ended = task(batch, { previous: before, release }).catch((err: unknown) => {
         failure ??= err;
-      }
+      });
+      // A batch can end before the one it overlaps (one that never commits): wait for both.
+      previous = Promise.all([before, ended]).then(() => undefined);
+      // Released, and the batch before it has ended: never a third batch behind two running.
+      await Promise.race([released.then(() => before), ended]);
     }
+    await previous;
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, items.length)) }, worker));
   if (failure !== null) throw failure;

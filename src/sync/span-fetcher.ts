@@ -1,4 +1,5 @@
-import { commitPage } from "./ledger.js";
+import { CommitLane } from "./commit-lane.js";
+import { commitPage, type PageCommit } from "./ledger.js";
 import { mayBeArchived, type PlannedWindow } from "./planner.js";
 import { ListingMovedError, MAX_PAGES_PER_RANGE, MAX_REREADS, PAGE_LIMIT, countPage, fetchWindow, readPage, type WindowFetchDeps, type WindowResult } from "./window-fetcher.js";
 
@@ -72,15 +73,17 @@ type Attempt = { kind: "done" } | { kind: "moved"; why: string } | { kind: "alon
 export async function fetchSpan(deps: WindowFetchDeps, projectId: string, windows: PlannedWindow[]): Promise<SpanResult> {
   const log = deps.logger.child({ projectId, span: new Date(windows[0]!.start).toISOString(), windows: windows.length });
   const total: SpanResult = { pages: 0, records: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, rereads: 0, parts: 1, windowRecords: windows.map(() => 0) };
+  const lane = new CommitLane(deps.previous);
   for (;;) {
-    const attempt = await readSpanOnce(deps, projectId, windows, total);
+    const attempt = await readSpanOnce(deps, projectId, windows, total, lane).catch((err: unknown) => lane.fail(err));
     if (attempt.kind === "done") return total;
     if (attempt.kind === "alone") {
       log.info({ why: attempt.why }, "reading the span's windows one by one");
       total.windowRecords.fill(0);
       total.records = 0;
       for (let i = 0; i < windows.length; i++) {
-        const r = await fetchWindow(deps, projectId, windows[i]!);
+        // Only the last window's last page releases the worker: until then there are more requests to make.
+        const r = await fetchWindow({ ...deps, release: i === windows.length - 1 ? deps.release : undefined }, projectId, windows[i]!);
         for (const k of ["pages", "records", "inserted", "updated", "unchanged", "rejected", "rereads"] as const) total[k] += r[k];
         total.windowRecords[i] = r.records;
       }
@@ -94,7 +97,8 @@ export async function fetchSpan(deps: WindowFetchDeps, projectId: string, window
   }
 }
 
-async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: PlannedWindow[], total: SpanResult): Promise<Attempt> {
+/** One read of the span as a single listing; page commits overlap the next request as in readOnce (window-fetcher.ts). */
+async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: PlannedWindow[], total: SpanResult, lane: CommitLane): Promise<Attempt> {
   const start = windows[0]!.start;
   const end = windows[windows.length - 1]!.end;
   const width = windows[0]!.end - start;
@@ -102,17 +106,22 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
   total.windowRecords.fill(0);
   total.records = 0;
   for (let page = 0; ; page++) {
-    if (page >= MAX_PAGES_PER_RANGE) return { kind: "alone", why: "too deep for one listing" };
+    if (page >= MAX_PAGES_PER_RANGE) {
+      await lane.drain();
+      return { kind: "alone", why: "too deep for one listing" };
+    }
     const res = await deps.client.listRequests(projectId, { start: new Date(start), end: new Date(end), page, limit: PAGE_LIMIT }, deps.signal);
     const read = readPage(res, { from: start, to: end, end }, seen, true);
-    if (read.kind === "unplaced") return { kind: "alone", why: read.why };
-    if (read.kind === "moved") return read;
+    if (read.kind !== "rows") {
+      await lane.drain();
+      return read.kind === "unplaced" ? { kind: "alone", why: read.why } : read;
+    }
     const { rows, rejected } = read;
     const counts = windows.map(() => 0);
     // A record on an inner edge belongs to the later window, as when the windows are read alone.
     for (const t of read.times) counts[Math.min(windows.length - 1, Math.floor((t - start) / width))]!++;
     const lastPage = res.rawCount < res.limit;
-    const result = await commitPage(deps.db, {
+    const commit: Omit<PageCommit, "now"> = {
       projectId,
       windowStart: new Date(start),
       windowEnd: new Date(end),
@@ -122,12 +131,16 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
       firstPage: page === 0,
       lastPage,
       timezone: deps.timezone,
-      now: deps.clock.now(),
       expectArchived: mayBeArchived(windows[0]!),
       windows: windows.map((w, i) => ({ start: new Date(w.start), end: new Date(w.end), records: counts[i]! })),
-    });
-    countPage(deps, projectId, total, read, result);
-    counts.forEach((c, i) => (total.windowRecords[i]! += c));
-    if (lastPage) return { kind: "done" };
+    };
+    await lane.start(async () => {
+      countPage(deps, projectId, total, read, await commitPage(deps.db, { ...commit, now: deps.clock.now() }));
+      counts.forEach((c, i) => (total.windowRecords[i]! += c));
+    }, lastPage ? deps.release : undefined);
+    if (lastPage) {
+      await lane.drain();
+      return { kind: "done" };
+    }
   }
 }

@@ -5,8 +5,9 @@ import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import { toRequestRow, type RequestRow } from "../archive/request-row.js";
 import type { UpsertResult } from "../archive/request-store.js";
-import { commitPage, type RejectedInput } from "./ledger.js";
+import { commitPage, type PageCommit, type RejectedInput } from "./ledger.js";
 import { mayBeArchived, type PlannedWindow } from "./planner.js";
+import { CommitLane } from "./commit-lane.js";
 
 /** Deepgram's documented maximum page size; the echoed limit is what counts. */
 export const PAGE_LIMIT = 1000;
@@ -25,6 +26,10 @@ export interface WindowFetchDeps {
   timezone: string;
   signal?: AbortSignal;
   onPage?: (p: { projectId: string; rows: number; inserted: number; updated: number }) => void;
+  /** Settles when the worker's previous batch has ended: the first commit waits for it (pool.ts, Handoff). */
+  previous?: Promise<void>;
+  /** Called when the last page's commit starts (nothing left to ask the API): the worker may start its next batch. */
+  release?: () => void;
 }
 
 export interface WindowResult {
@@ -53,8 +58,9 @@ type Attempt = { kind: "done" } | { kind: "moved"; why: string } | { kind: "spli
 export async function fetchWindow(deps: WindowFetchDeps, projectId: string, window: PlannedWindow): Promise<WindowResult> {
   const log = deps.logger.child({ projectId, window: new Date(window.start).toISOString() });
   const total: WindowResult = { pages: 0, records: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, rereads: 0, parts: window.parts };
+  const lane = new CommitLane(deps.previous);
   for (;;) {
-    const attempt = await readOnce(deps, projectId, window, total);
+    const attempt = await readOnce(deps, projectId, window, total, lane).catch((err: unknown) => lane.fail(err));
     if (attempt.kind === "done") return total;
     if (attempt.kind === "split") {
       total.parts *= 2;
@@ -69,7 +75,11 @@ export async function fetchWindow(deps: WindowFetchDeps, projectId: string, wind
   }
 }
 
-async function readOnce(deps: WindowFetchDeps, projectId: string, window: PlannedWindow, total: WindowResult): Promise<Attempt> {
+/**
+ * One read of the window, part by part and page by page. Each page's commit goes into `lane` and
+ * overlaps the next page's request (commit-lane.ts); every way out waits for the commits to end.
+ */
+async function readOnce(deps: WindowFetchDeps, projectId: string, window: PlannedWindow, total: WindowResult, lane: CommitLane): Promise<Attempt> {
   const { start, end } = window;
   const parts = total.parts;
   const partMs = (end - start) / parts;
@@ -79,14 +89,19 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, window: Planne
     const ps = Math.round(start + i * partMs);
     const pe = i === parts - 1 ? end : Math.round(start + (i + 1) * partMs);
     for (let page = 0; ; page++) {
-      if (page >= MAX_PAGES_PER_RANGE && pe - ps > MIN_PART_MS) return { kind: "split" };
+      if (page >= MAX_PAGES_PER_RANGE && pe - ps > MIN_PART_MS) {
+        await lane.drain();
+        return { kind: "split" };
+      }
       const res = await deps.client.listRequests(projectId, { start: new Date(ps), end: new Date(pe), page, limit: PAGE_LIMIT }, deps.signal);
       const read = readPage(res, { from: ps, to: pe, end }, seen);
-      if (read.kind !== "rows") return { kind: "moved", why: read.why };
+      if (read.kind !== "rows") {
+        await lane.drain();
+        return { kind: "moved", why: read.why };
+      }
       const { rows, rejected } = read;
       const lastPage = res.rawCount < res.limit && i === parts - 1;
-      const now = deps.clock.now();
-      const result = await commitPage(deps.db, {
+      const commit: Omit<PageCommit, "now"> = {
         projectId,
         windowStart: new Date(start),
         windowEnd: new Date(end),
@@ -96,14 +111,16 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, window: Planne
         firstPage,
         lastPage,
         timezone: deps.timezone,
-        now,
         expectArchived: mayBeArchived(window),
-      });
+      };
+      await lane.start(async () => {
+        countPage(deps, projectId, total, read, await commitPage(deps.db, { ...commit, now: deps.clock.now() }));
+      }, lastPage ? deps.release : undefined);
       firstPage = false;
-      countPage(deps, projectId, total, read, result);
       if (res.rawCount < res.limit) break;
     }
   }
+  await lane.drain();
   return { kind: "done" };
 }
 

@@ -58,3 +58,50 @@ describe("runBatchedPool", () => {
     expect(done).toHaveLength(2);
   });
 });
+
+describe("runBatchedPool handoff", () => {
+  const deferred = () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 5));
+
+  it("starts a worker's next batch once the current one releases it, never a third, and tells each when the one before ended", async () => {
+    const events: string[] = [];
+    const finish = [deferred(), deferred(), deferred()];
+    const run = runBatchedPool([0, 1, 2], 1, undefined, () => "stop", async ([n], handoff) => {
+      events.push(`start ${n}`);
+      void handoff.previous.then(() => events.push(`${n}: the one before ended`));
+      handoff.release();
+      await finish[n!]!.promise;
+      events.push(`end ${n}`);
+    });
+    await settle();
+    // One worker: batch 1 started while 0 runs, and 2 waits although 1 released at once.
+    expect(events).toEqual(["start 0", "0: the one before ended", "start 1"]);
+    finish[0]!.resolve();
+    await settle();
+    expect(events).toEqual(["start 0", "0: the one before ended", "start 1", "end 0", "1: the one before ended", "start 2"]);
+    finish[2]!.resolve();
+    await settle();
+    // Batch 2 ended before 1; it is still told when 1 ends.
+    expect(events.slice(6)).toEqual(["end 2"]);
+    finish[1]!.resolve();
+    await run;
+    expect(events.slice(7)).toEqual(["end 1", "2: the one before ended"]);
+  });
+
+  it("waits for batches that never release, as before, and gives the next one a settled previous after a failure", async () => {
+    const seen: string[] = [];
+    await expect(
+      runBatchedPool([0, 1], 1, undefined, () => "stop", async ([n], handoff) => {
+        await handoff.previous;
+        seen.push(`run ${n}`);
+        if (n === 0) throw new Error("first failed");
+      }),
+    ).rejects.toThrow("first failed");
+    // Without a release the worker waited for batch 0's end, saw the failure and took no more.
+    expect(seen).toEqual(["run 0"]);
+  });
+});
