@@ -34,7 +34,11 @@ export interface RequestRow {
   tags: string[];
   features: string[];
   callback_code: number | null;
-  raw: Record<string, unknown>;
+  /**
+   * The item as parsed. The fetcher sets it to null once `raw_source` holds the item's bytes, so a
+   * page waiting for the commit before it holds no parsed items (bench/README.md, item 24).
+   */
+  raw: Record<string, unknown> | null;
   /**
    * `raw` as Deepgram sent it (its UTF-8 JSON text), when Postgres reads that text as is (see
    * parseRequestsPage); else the store serializes `raw`.

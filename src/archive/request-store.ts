@@ -68,6 +68,7 @@ interface PageRecord {
 }
 
 function toRecord(row: RequestRow): PageRecord {
+  if (row.raw_source === undefined && row.raw === null) throw new Error(`request ${row.request_id}: neither its bytes nor its parsed item to store`);
   const json = row.raw_source ?? Buffer.from(JSON.stringify(row.raw), "utf8");
   return { row, json, sha256: hash("sha256", json, "hex") };
 }

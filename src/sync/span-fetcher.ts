@@ -1,7 +1,7 @@
 import { CommitLane } from "./commit-lane.js";
 import { commitPage, type PageCommit } from "./ledger.js";
 import { mayBeArchived, type PlannedWindow } from "./planner.js";
-import { ListingMovedError, MAX_PAGES_PER_RANGE, MAX_REREADS, PAGE_LIMIT, countPage, fetchWindow, readPage, type WindowFetchDeps, type WindowResult } from "./window-fetcher.js";
+import { ListingMovedError, MAX_PAGES_PER_RANGE, MAX_REREADS, PAGE_LIMIT, countPage, fetchWindow, listPage, type WindowFetchDeps, type WindowResult } from "./window-fetcher.js";
 
 /**
  * Sparse windows are read as spans: adjacent windows of one project listed with a single
@@ -110,8 +110,7 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
       await lane.drain();
       return { kind: "alone", why: "too deep for one listing" };
     }
-    const res = await deps.client.listRequests(projectId, { start: new Date(start), end: new Date(end), page, limit: PAGE_LIMIT }, deps.signal);
-    const read = readPage(res, { from: start, to: end, end }, seen, true);
+    const { read, more } = await listPage(deps, projectId, { start: new Date(start), end: new Date(end), page, limit: PAGE_LIMIT }, { from: start, to: end, end }, seen, true);
     if (read.kind !== "rows") {
       await lane.drain();
       return read.kind === "unplaced" ? { kind: "alone", why: read.why } : read;
@@ -120,7 +119,7 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
     const counts = windows.map(() => 0);
     // A record on an inner edge belongs to the later window, as when the windows are read alone.
     for (const t of read.times) counts[Math.min(windows.length - 1, Math.floor((t - start) / width))]!++;
-    const lastPage = res.rawCount < res.limit;
+    const lastPage = !more;
     const commit: Omit<PageCommit, "now"> = {
       projectId,
       windowStart: new Date(start),

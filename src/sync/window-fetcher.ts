@@ -1,6 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
-import type { DeepgramClient, RequestItem, RequestsPage } from "../deepgram/index.js";
+import type { DeepgramClient, RequestItem, RequestsPage, RequestsQuery } from "../deepgram/index.js";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import { toRequestRow, type RequestRow } from "../archive/request-row.js";
@@ -93,14 +93,13 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, window: Planne
         await lane.drain();
         return { kind: "split" };
       }
-      const res = await deps.client.listRequests(projectId, { start: new Date(ps), end: new Date(pe), page, limit: PAGE_LIMIT }, deps.signal);
-      const read = readPage(res, { from: ps, to: pe, end }, seen);
+      const { read, more } = await listPage(deps, projectId, { start: new Date(ps), end: new Date(pe), page, limit: PAGE_LIMIT }, { from: ps, to: pe, end }, seen);
       if (read.kind !== "rows") {
         await lane.drain();
         return { kind: "moved", why: read.why };
       }
       const { rows, rejected } = read;
-      const lastPage = res.rawCount < res.limit && i === parts - 1;
+      const lastPage = !more && i === parts - 1;
       const commit: Omit<PageCommit, "now"> = {
         projectId,
         windowStart: new Date(start),
@@ -117,11 +116,28 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, window: Planne
         countPage(deps, projectId, total, read, await commitPage(deps.db, { ...commit, now: deps.clock.now() }));
       }, lastPage ? deps.release : undefined);
       firstPage = false;
-      if (res.rawCount < res.limit) break;
+      if (!more) break;
     }
   }
   await lane.drain();
   return { kind: "done" };
+}
+
+/**
+ * Asks for one page of a listing and reads it (readPage): what to store, and whether the listing
+ * goes on (a page as long as the echoed limit). The response itself, with its parsed items, is not
+ * kept: a page waiting for the commit before it holds only its rows.
+ */
+export async function listPage(
+  deps: WindowFetchDeps,
+  projectId: string,
+  query: RequestsQuery,
+  range: { from: number; to: number; end: number },
+  seen: Set<string>,
+  placeEvery = false,
+): Promise<{ read: PageRead; more: boolean }> {
+  const res = await deps.client.listRequests(projectId, query, deps.signal);
+  return { read: readPage(res, range, seen, placeEvery), more: res.rawCount >= res.limit };
 }
 
 /** A listed page as rows to store and items to reject, or why it cannot be used. */
@@ -158,7 +174,11 @@ export function readPage(res: RequestsPage, range: { from: number; to: number; e
     if (problem) rejected.push({ raw: item, reason: problem });
     else {
       const row = toRequestRow(item);
-      if (bytes !== null) row.raw_source = bytes;
+      if (bytes !== null) {
+        // The bytes are what is stored: the parsed item is not needed after this.
+        row.raw_source = bytes;
+        row.raw = null;
+      }
       rows.push(row);
       times.push(t);
     }

@@ -95,6 +95,18 @@ describe("upsertRequests", () => {
     expect([n.rows[0]!.n, d.rows[0]!.n]).toEqual([5, 0]);
   });
 
+  it("refuses a row with neither its bytes nor its parsed item, and writes nothing of that page", async () => {
+    const rows = [toRequestRow(item("whole", "2026-03-09T06:00:00Z")), { ...toRequestRow(item("emptied", "2026-03-09T07:00:00Z")), raw: null }];
+    await expect(
+      database.db.transaction().execute(async (trx) => {
+        await declareWriter(trx, "archiver");
+        return upsertRequests(trx, { projectId: P, rows, timezone: "UTC", now: new Date("2026-03-10T00:00:00Z") });
+      }),
+    ).rejects.toThrow("request emptied: neither its bytes nor its parsed item to store");
+    const n = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.requests where request_id in ('whole', 'emptied')`.execute(database.db);
+    expect(n.rows[0]!.n).toBe(0);
+  });
+
   it("stores the same typed columns as toRequestRow, from a page's bytes or from items serialized again", async () => {
     const odd = (id: string): Record<string, unknown> & { request_id: string; created: string } => ({
       request_id: id,
