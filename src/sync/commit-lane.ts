@@ -5,9 +5,9 @@
  * the next request meanwhile. So a worker has at most one commit and one request in flight, and a
  * page that is committed was committed after every page before it.
  *
- * A failed commit is thrown by the next `start` or by `drain`, so the fetcher stops at the page
- * after it. A fetcher leaving with an error first waits, by `fail`, for the commit in flight, so
- * nothing runs on behind the error it reports.
+ * A failed commit is thrown by the next `start`, so the fetcher stops at the page after it. A read
+ * run through `finish` returns or throws only once its commits have ended, so nothing runs on
+ * behind what the fetcher does next (read again, split, report an error).
  */
 export class CommitLane {
   private pending: Promise<void>;
@@ -33,18 +33,26 @@ export class CommitLane {
     });
   }
 
+  /**
+   * The outcome of `read` (one read of a listing through this lane), once the commit in flight has
+   * ended. A commit that failed is thrown in its place, even over the read's own error: the
+   * database is the cause that matters more than the listing.
+   */
+  async finish<T>(read: Promise<T>): Promise<T> {
+    let outcome: { value: T } | { error: unknown };
+    try {
+      outcome = { value: await read };
+    } catch (error) {
+      outcome = { error };
+    }
+    await this.drain();
+    if ("error" in outcome) throw outcome.error;
+    return outcome.value;
+  }
+
   /** Waits for the commit in flight; throws the first commit that failed. */
   async drain(): Promise<void> {
     await this.pending;
     if (this.failure) throw this.failure.error;
-  }
-
-  /**
-   * Leaves with `error` once the commit in flight has ended; a commit that failed is thrown
-   * instead, as the cause that matters more (the database, not the listing).
-   */
-  async fail(error: unknown): Promise<never> {
-    await this.pending;
-    throw this.failure ? this.failure.error : error;
   }
 }

@@ -75,7 +75,7 @@ export async function fetchSpan(deps: WindowFetchDeps, projectId: string, window
   const total: SpanResult = { pages: 0, records: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, rereads: 0, parts: 1, windowRecords: windows.map(() => 0) };
   const lane = new CommitLane(deps.previous);
   for (;;) {
-    const attempt = await readSpanOnce(deps, projectId, windows, total, lane).catch((err: unknown) => lane.fail(err));
+    const attempt = await lane.finish(readSpanOnce(deps, projectId, windows, total, lane));
     if (attempt.kind === "done") return total;
     if (attempt.kind === "alone") {
       log.info({ why: attempt.why }, "reading the span's windows one by one");
@@ -106,15 +106,10 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
   total.windowRecords.fill(0);
   total.records = 0;
   for (let page = 0; ; page++) {
-    if (page >= MAX_PAGES_PER_RANGE) {
-      await lane.drain();
-      return { kind: "alone", why: "too deep for one listing" };
-    }
+    if (page >= MAX_PAGES_PER_RANGE) return { kind: "alone", why: "too deep for one listing" };
     const { read, more } = await listPage(deps, projectId, { start: new Date(start), end: new Date(end), page, limit: PAGE_LIMIT }, { from: start, to: end, end }, seen, true);
-    if (read.kind !== "rows") {
-      await lane.drain();
-      return read.kind === "unplaced" ? { kind: "alone", why: read.why } : read;
-    }
+    if (read.kind === "unplaced") return { kind: "alone", why: read.why };
+    if (read.kind === "moved") return read;
     const { rows, rejected } = read;
     const counts = windows.map(() => 0);
     // A record on an inner edge belongs to the later window, as when the windows are read alone.
@@ -137,9 +132,6 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
       countPage(deps, projectId, total, read, await commitPage(deps.db, { ...commit, now: deps.clock.now() }));
       counts.forEach((c, i) => (total.windowRecords[i]! += c));
     }, lastPage ? deps.release : undefined);
-    if (lastPage) {
-      await lane.drain();
-      return { kind: "done" };
-    }
+    if (lastPage) return { kind: "done" };
   }
 }

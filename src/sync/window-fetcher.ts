@@ -60,7 +60,7 @@ export async function fetchWindow(deps: WindowFetchDeps, projectId: string, wind
   const total: WindowResult = { pages: 0, records: 0, inserted: 0, updated: 0, unchanged: 0, rejected: 0, rereads: 0, parts: window.parts };
   const lane = new CommitLane(deps.previous);
   for (;;) {
-    const attempt = await readOnce(deps, projectId, window, total, lane).catch((err: unknown) => lane.fail(err));
+    const attempt = await lane.finish(readOnce(deps, projectId, window, total, lane));
     if (attempt.kind === "done") return total;
     if (attempt.kind === "split") {
       total.parts *= 2;
@@ -77,7 +77,7 @@ export async function fetchWindow(deps: WindowFetchDeps, projectId: string, wind
 
 /**
  * One read of the window, part by part and page by page. Each page's commit goes into `lane` and
- * overlaps the next page's request (commit-lane.ts); every way out waits for the commits to end.
+ * overlaps the next page's request (commit-lane.ts); the caller waits for them (`lane.finish`).
  */
 async function readOnce(deps: WindowFetchDeps, projectId: string, window: PlannedWindow, total: WindowResult, lane: CommitLane): Promise<Attempt> {
   const { start, end } = window;
@@ -89,15 +89,9 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, window: Planne
     const ps = Math.round(start + i * partMs);
     const pe = i === parts - 1 ? end : Math.round(start + (i + 1) * partMs);
     for (let page = 0; ; page++) {
-      if (page >= MAX_PAGES_PER_RANGE && pe - ps > MIN_PART_MS) {
-        await lane.drain();
-        return { kind: "split" };
-      }
+      if (page >= MAX_PAGES_PER_RANGE && pe - ps > MIN_PART_MS) return { kind: "split" };
       const { read, more } = await listPage(deps, projectId, { start: new Date(ps), end: new Date(pe), page, limit: PAGE_LIMIT }, { from: ps, to: pe, end }, seen);
-      if (read.kind !== "rows") {
-        await lane.drain();
-        return { kind: "moved", why: read.why };
-      }
+      if (read.kind !== "rows") return { kind: "moved", why: read.why };
       const { rows, rejected } = read;
       const lastPage = !more && i === parts - 1;
       const commit: Omit<PageCommit, "now"> = {
@@ -119,7 +113,6 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, window: Planne
       if (!more) break;
     }
   }
-  await lane.drain();
   return { kind: "done" };
 }
 
@@ -141,7 +134,7 @@ export async function listPage(
 }
 
 /** A listed page as rows to store and items to reject, or why it cannot be used. */
-export type PageRead =
+type PageRead =
   | { kind: "rows"; rows: RequestRow[]; rejected: RejectedInput[]; times: number[] }
   | { kind: "moved"; why: string }
   | { kind: "unplaced"; why: string };
@@ -153,7 +146,7 @@ export type PageRead =
  * means the listing moved. With `placeEvery`, a record whose time this process cannot read stops
  * the page (`unplaced`); `times` holds each row's instant.
  */
-export function readPage(res: RequestsPage, range: { from: number; to: number; end: number }, seen: Set<string>, placeEvery = false): PageRead {
+function readPage(res: RequestsPage, range: { from: number; to: number; end: number }, seen: Set<string>, placeEvery = false): PageRead {
   const { from, to, end } = range;
   const rows: RequestRow[] = [];
   const times: number[] = [];

@@ -62,32 +62,33 @@ function watch(client: DeepgramClient, db: Kysely<Database>) {
   return { seen, client: watchedClient, db: watchedDb };
 }
 
+/** A first pass over 20 days of `projects` projects at `concurrency`, watched; its archive must be exact. */
+async function watchedPass(label: string, projects: number, concurrency: number) {
+  f = await createArchiveFixture(label, { sim: { perDay: 400, projects, days: 20, latencyMs: 2 }, settings: { windowMs: 3_600_000, concurrency } });
+  const w = watch(f.client, f.database.db);
+  const report = await runSync({ database: { ...f.database, db: w.db }, client: w.client, clock: f.clock, logger: f.logger, settings: f.settings });
+  expect(report.outcome).toBe("succeeded");
+  const diffs = await f.diff();
+  expect(problems(diffs)).toEqual(exact(diffs));
+  return { report, seen: w.seen };
+}
+
 describe("page commits overlap the next listing", () => {
   it("at concurrency 1: each listing after the first goes out while the page before commits, never two of either", async () => {
-    f = await createArchiveFixture("overlap_c1", { sim: { perDay: 400, projects: 1, days: 20, latencyMs: 2 }, settings: { windowMs: 3_600_000, concurrency: 1 } });
-    const w = watch(f.client, f.database.db);
-    const report = await runSync({ database: { ...f.database, db: w.db }, client: w.client, clock: f.clock, logger: f.logger, settings: f.settings });
-    expect(report.outcome).toBe("succeeded");
-    const diffs = await f.diff();
-    expect(problems(diffs)).toEqual(exact(diffs));
+    const { report, seen } = await watchedPass("overlap_c1", 1, 1);
     const pages = report.projects[0]!.pages;
     expect(pages).toBeGreaterThan(50);
-    expect(w.seen.openAtListing).toHaveLength(pages);
-    expect(w.seen.mostListings).toBe(1);
-    expect(w.seen.mostTransactions).toBe(1);
+    expect(seen.openAtListing).toHaveLength(pages);
+    expect(seen.mostListings).toBe(1);
+    expect(seen.mostTransactions).toBe(1);
     // The first listing has nothing before it to commit; every later one overlaps a commit.
-    expect(w.seen.openAtListing).toEqual([0, ...Array<number>(pages - 1).fill(1)]);
+    expect(seen.openAtListing).toEqual([0, ...Array<number>(pages - 1).fill(1)]);
   });
 
   it("at concurrency 4: at most four listings and four page transactions at once, and the archive exact", async () => {
-    f = await createArchiveFixture("overlap_c4", { sim: { perDay: 400, projects: 2, days: 20, latencyMs: 2 }, settings: { windowMs: 3_600_000, concurrency: 4 } });
-    const w = watch(f.client, f.database.db);
-    const report = await runSync({ database: { ...f.database, db: w.db }, client: w.client, clock: f.clock, logger: f.logger, settings: f.settings });
-    expect(report.outcome).toBe("succeeded");
-    const diffs = await f.diff();
-    expect(problems(diffs)).toEqual(exact(diffs));
-    expect(w.seen.mostListings).toBe(4);
-    expect(w.seen.mostTransactions).toBe(4);
-    expect(w.seen.openAtListing.filter((n) => n > 0).length).toBeGreaterThan(w.seen.openAtListing.length / 2);
+    const { seen } = await watchedPass("overlap_c4", 2, 4);
+    expect(seen.mostListings).toBe(4);
+    expect(seen.mostTransactions).toBe(4);
+    expect(seen.openAtListing.filter((n) => n > 0).length).toBeGreaterThan(seen.openAtListing.length / 2);
   });
 });

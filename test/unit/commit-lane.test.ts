@@ -75,7 +75,7 @@ describe("CommitLane", () => {
     const lane = new CommitLane();
     await lane.start(() => commit.promise);
     let left = false;
-    const leaving = lane.fail(new Error("listing failed")).catch((err: Error) => {
+    const leaving = lane.finish(Promise.reject(new Error("listing failed"))).catch((err: Error) => {
       left = true;
       return err.message;
     });
@@ -88,6 +88,6 @@ describe("CommitLane", () => {
     await failing.start(async () => {
       throw new Error("database gone");
     });
-    await expect(failing.fail(new Error("listing failed"))).rejects.toThrow("database gone");
+    await expect(failing.finish(Promise.reject(new Error("listing failed")))).rejects.toThrow("database gone");
   });
 });
