@@ -44,6 +44,9 @@ const { values: opt } = parseArgs({
     // As the image runs it (Dockerfile: NODE_OPTIONS).
     "node-arg": { type: "string", multiple: true, default: ["--max-semi-space-size=32"] },
     "admin-url": { type: "string", default: "postgres://postgres@127.0.0.1:5432/postgres" },
+    // SQL appended to every CREATE DATABASE, e.g. a collation as operators' databases have:
+    // "locale_provider icu icu_locale 'en-US' template template0".
+    "create-database": { type: "string", default: "" },
     out: { type: "string" },
     note: { type: "string", default: "" },
   },
@@ -132,7 +135,7 @@ async function runSync(server: PageServer, dbName: string, dbUrl: string, env: R
 /** COPY of the dumped rows into the issue's keyed jsonb table, through `psql \copy`, in a fresh database. */
 async function runCopy(file: string, rows: number): Promise<{ rows: number; seconds: number; rowsPerSecond: number; postgresCpuSeconds: number; tableBytes: number }> {
   const name = `${tag}_copy`;
-  const url = await createDatabase(adminUrl, name);
+  const url = await createDatabase(adminUrl, name, opt["create-database"]);
   try {
     await withDatabase(url, (c) => c.query(COPY_TABLE_DDL));
     await checkpoint();
@@ -166,7 +169,7 @@ async function backfillSuite(server: PageServer, records: number, keep?: (dbUrl:
   try {
     for (let i = 0; i < runs; i++) {
       const name = `${tag}_archive`;
-      const url = await createDatabase(adminUrl, name);
+      const url = await createDatabase(adminUrl, name, opt["create-database"]);
       try {
         log(`${records}: backfill ${i + 1}/${runs}`);
         const sync = await runSync(server, name, url, {});
@@ -266,7 +269,7 @@ async function latencySuite(server: PageServer) {
     for (let i = 0; i < runs; i++) {
       for (const c of concurrencies) {
         const name = `${tag}_latency`;
-        const url = await createDatabase(adminUrl, name);
+        const url = await createDatabase(adminUrl, name, opt["create-database"]);
         try {
           const r = await runSync(server, name, url, { ARCHIVER_CONCURRENCY: c }, ["--since", since]);
           log(`latency ${opt["latency-ms"]} ms, concurrency ${c}: ${r.rows} rows, ${r.pages} pages in ${r.archiveSeconds.toFixed(1)} s = ${Math.round(r.rowsPerSecond)} rows/s`);
@@ -304,7 +307,7 @@ async function main(): Promise<void> {
     note: opt.note,
     machine,
     commit: gitDescribe(),
-    settings: { records, bigRecords, days: Number(opt.days), runs, window: opt.window, concurrency: Number(opt.concurrency), server: opt.server, cli: opt.cli, nodeArgs: opt["node-arg"] },
+    settings: { records, bigRecords, days: Number(opt.days), runs, window: opt.window, concurrency: Number(opt.concurrency), server: opt.server, cli: opt.cli, nodeArgs: opt["node-arg"], createDatabase: opt["create-database"] },
   };
   if (sections.has("backfill") || sections.has("latency")) {
     await withServer(records, async (server) => {

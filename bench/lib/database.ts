@@ -17,10 +17,11 @@ export async function withAdmin<T>(adminUrl: string, fn: (c: pg.Client) => Promi
   }
 }
 
-export async function createDatabase(adminUrl: string, name: string): Promise<string> {
+/** A fresh database; `options` is appended to CREATE DATABASE as given (e.g. a locale). */
+export async function createDatabase(adminUrl: string, name: string, options = ""): Promise<string> {
   await withAdmin(adminUrl, async (c) => {
     await c.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
-    await c.query(`create database ${pg.escapeIdentifier(name)}`);
+    await c.query(`create database ${pg.escapeIdentifier(name)} ${options}`);
   });
   return databaseUrl(adminUrl, name);
 }
@@ -40,6 +41,8 @@ export async function serverFacts(adminUrl: string): Promise<Record<string, stri
     for (const name of ["shared_buffers", "work_mem", "max_wal_size", "synchronous_commit", "wal_level", "fsync", "autovacuum", "jit"]) {
       out[name] = (await c.query<{ v: string }>(`select current_setting('${name}') as v`)).rows[0]!.v;
     }
+    // What a database gets without --create-database: its collation orders every text key.
+    out.defaultCollation = (await c.query<{ v: string }>("select datcollate as v from pg_database where datname = 'template1'")).rows[0]!.v;
     return out;
   });
 }
