@@ -73,6 +73,10 @@ interface SyncRun {
   peakRssMb: number | null;
   archiverCpuSeconds: number | null;
   postgresCpuSeconds: number;
+  /** Postgres CPU up to the last window's commit: the archiving part's. */
+  postgresArchiveCpuSeconds: number;
+  /** postgresArchiveCpuSeconds per row inserted, in µs. */
+  postgresUsPerRow: number;
   serverCpuSeconds: number;
   machineBusy: number;
   outcome: string;
@@ -108,13 +112,14 @@ async function runSync(server: PageServer, dbName: string, dbUrl: string, env: R
     },
   });
   const m1 = machineCpu();
-  const postgresCpuSeconds = await sampler.stop();
+  const postgres = await sampler.stop();
   const after = await server.stats();
   if (r.code !== 0 && r.code !== 1) throw new Error(`sync exited ${r.code}: ${r.stderr.slice(-2000)}`);
   const report = JSON.parse(r.stdout) as { outcome: string; startedAt: string; finishedAt: string; projects: Array<{ pages: number; inserted: number }> };
   if (report.outcome !== "succeeded") log(`sync outcome ${report.outcome}: ${r.stderr.slice(-500)}`);
   const facts = await archiveFacts(dbUrl);
   const inserted = report.projects.reduce((a, p) => a + p.inserted, 0);
+  const postgresArchiveCpuSeconds = postgres.until(facts.archiveEnd.getTime());
   return {
     rows: inserted,
     pages: report.projects.reduce((a, p) => a + p.pages, 0),
@@ -125,7 +130,9 @@ async function runSync(server: PageServer, dbName: string, dbUrl: string, env: R
     processSeconds: r.wallMs / 1000,
     peakRssMb: r.peakRssMb,
     archiverCpuSeconds: r.cpuUserS === null ? null : r.cpuUserS + r.cpuSysS!,
-    postgresCpuSeconds,
+    postgresCpuSeconds: postgres.total,
+    postgresArchiveCpuSeconds,
+    postgresUsPerRow: inserted > 0 ? (postgresArchiveCpuSeconds / inserted) * 1e6 : 0,
     serverCpuSeconds: (after.cpuMs - before.cpuMs) / 1000,
     machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
     outcome: report.outcome,
@@ -133,7 +140,10 @@ async function runSync(server: PageServer, dbName: string, dbUrl: string, env: R
 }
 
 /** COPY of the dumped rows into the issue's keyed jsonb table, through `psql \copy`, in a fresh database. */
-async function runCopy(file: string, rows: number): Promise<{ rows: number; seconds: number; rowsPerSecond: number; postgresCpuSeconds: number; tableBytes: number }> {
+async function runCopy(
+  file: string,
+  rows: number,
+): Promise<{ rows: number; seconds: number; rowsPerSecond: number; postgresCpuSeconds: number; postgresUsPerRow: number; tableBytes: number }> {
   const name = `${tag}_copy`;
   const url = await createDatabase(adminUrl, name, opt["create-database"]);
   try {
@@ -141,10 +151,11 @@ async function runCopy(file: string, rows: number): Promise<{ rows: number; seco
     await checkpoint();
     const sampler = sampleBackends(adminUrl, name);
     const r = await runChild("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", `\\copy copy_target from '${file}'`]);
-    const postgresCpuSeconds = await sampler.stop();
+    const postgresCpuSeconds = (await sampler.stop()).total;
     if (r.code !== 0) throw new Error(`psql \\copy failed: ${r.stderr}`);
     const tableBytes = await copyTableBytes(url);
-    return { rows, seconds: r.wallMs / 1000, rowsPerSecond: rows / (r.wallMs / 1000), postgresCpuSeconds, tableBytes };
+    const postgresUsPerRow = (postgresCpuSeconds / rows) * 1e6;
+    return { rows, seconds: r.wallMs / 1000, rowsPerSecond: rows / (r.wallMs / 1000), postgresCpuSeconds, postgresUsPerRow, tableBytes };
   } finally {
     await dropDatabase(adminUrl, name);
   }
@@ -173,9 +184,9 @@ async function backfillSuite(server: PageServer, records: number, keep?: (dbUrl:
       try {
         log(`${records}: backfill ${i + 1}/${runs}`);
         const sync = await runSync(server, name, url, {});
-        log(`  ${sync.rows} rows in ${sync.archiveSeconds.toFixed(2)} s = ${Math.round(sync.rowsPerSecond)} rows/s, pass ${sync.passSeconds.toFixed(1)} s, RSS ${sync.peakRssMb?.toFixed(0)} MB, archiver CPU ${sync.archiverCpuSeconds?.toFixed(1)} s, postgres CPU ${sync.postgresCpuSeconds.toFixed(1)} s, server CPU ${sync.serverCpuSeconds.toFixed(1)} s, machine busy ${(100 * sync.machineBusy).toFixed(0)}%`);
+        log(`  ${sync.rows} rows in ${sync.archiveSeconds.toFixed(2)} s = ${Math.round(sync.rowsPerSecond)} rows/s, pass ${sync.passSeconds.toFixed(1)} s, RSS ${sync.peakRssMb?.toFixed(0)} MB, archiver CPU ${sync.archiverCpuSeconds?.toFixed(1)} s, postgres CPU ${sync.postgresCpuSeconds.toFixed(1)} s (archiving ${sync.postgresUsPerRow.toFixed(1)} µs a row), server CPU ${sync.serverCpuSeconds.toFixed(1)} s, machine busy ${(100 * sync.machineBusy).toFixed(0)}%`);
         const copy = await runCopy(file, dumped);
-        log(`  COPY ${copy.rows} rows in ${copy.seconds.toFixed(2)} s = ${Math.round(copy.rowsPerSecond)} rows/s (ratio ${(sync.rowsPerSecond / copy.rowsPerSecond).toFixed(2)})`);
+        log(`  COPY ${copy.rows} rows in ${copy.seconds.toFixed(2)} s = ${Math.round(copy.rowsPerSecond)} rows/s (ratio ${(sync.rowsPerSecond / copy.rowsPerSecond).toFixed(2)}), postgres ${copy.postgresUsPerRow.toFixed(1)} µs a row`);
         const nothingNew = await runSync(server, name, url, {});
         log(`  nothing new: ${nothingNew.pages} pages, pass ${nothingNew.passSeconds.toFixed(2)} s, process ${nothingNew.processSeconds.toFixed(2)} s`);
         out.push({ sync, copy, nothingNew });
@@ -196,6 +207,8 @@ async function backfillSuite(server: PageServer, records: number, keep?: (dbUrl:
       backfillRowsPerSecond: median(out.map((o) => o.sync.rowsPerSecond)),
       copyRowsPerSecond: median(out.map((o) => o.copy.rowsPerSecond)),
       ratio: median(ratios),
+      postgresUsPerRow: median(out.map((o) => o.sync.postgresUsPerRow)),
+      copyPostgresUsPerRow: median(out.map((o) => o.copy.postgresUsPerRow)),
       peakRssMb: median(out.map((o) => o.sync.peakRssMb ?? NaN)),
       pages: median(out.map((o) => o.sync.pages)),
       backfillPassSeconds: median(out.map((o) => o.sync.passSeconds)),

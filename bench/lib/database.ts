@@ -48,16 +48,17 @@ export async function serverFacts(adminUrl: string): Promise<Record<string, stri
 }
 
 /** What the archive of one run holds and how long its archiving part took (server clock of the archiver). */
-export async function archiveFacts(url: string): Promise<{ rows: number; windows: number; archiveSeconds: number; dirtyDays: number }> {
+export async function archiveFacts(url: string): Promise<{ rows: number; windows: number; archiveSeconds: number; archiveEnd: Date; dirtyDays: number }> {
   return withDatabase(url, async (c) => {
-    const r = await c.query<{ rows: number; windows: number; secs: number; dirty: number }>(`
+    const r = await c.query<{ rows: number; windows: number; secs: number; end: Date; dirty: number }>(`
       select (select count(*) from deepgram_archive.requests)::int as rows,
              (select count(*) from deepgram_archive.sync_windows where state = 'complete')::int as windows,
              extract(epoch from (select max(last_fetched_at) from deepgram_archive.sync_windows)
                               - (select min(started_at) from deepgram_archive.sync_runs))::float8 as secs,
+             (select max(last_fetched_at) from deepgram_archive.sync_windows) as end,
              (select count(*) from deepgram_archive.dirty_days)::int as dirty`);
     const row = r.rows[0]!;
-    return { rows: row.rows, windows: row.windows, archiveSeconds: row.secs, dirtyDays: row.dirty };
+    return { rows: row.rows, windows: row.windows, archiveSeconds: row.secs, archiveEnd: row.end, dirtyDays: row.dirty };
   });
 }
 

@@ -84,14 +84,24 @@ export function machineCpu(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
+/** CPU time of a database's backends, as sampled. */
+export interface BackendCpu {
+  /** CPU seconds of every backend seen, each as last sampled. */
+  total: number;
+  /** CPU seconds the backends had used by `epochMs`, interpolated between the samples around it. */
+  until(epochMs: number): number;
+}
+
 /**
  * Samples CPU time of every backend connected to `database` every 200 ms; the last value seen per
  * backend is kept (a backend's final ~200 ms after the last sample are missed).
  */
-export function sampleBackends(adminUrl: string, database: string): { stop(): Promise<number> } {
+export function sampleBackends(adminUrl: string, database: string): { stop(): Promise<BackendCpu> } {
   const lastSeen = new Map<number, number>();
+  const series: Array<{ at: number; cpu: number }> = [];
   const client = new pg.Client({ connectionString: adminUrl });
   let running = true;
+  const sum = () => [...lastSeen.values()].reduce((a, b) => a + b, 0);
   const loop = (async () => {
     await client.connect();
     while (running) {
@@ -100,6 +110,7 @@ export function sampleBackends(adminUrl: string, database: string): { stop(): Pr
         const s = procCpuSeconds(pid);
         if (s !== null) lastSeen.set(pid, s);
       }
+      series.push({ at: Date.now(), cpu: sum() });
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     await client.end();
@@ -108,7 +119,17 @@ export function sampleBackends(adminUrl: string, database: string): { stop(): Pr
     async stop() {
       running = false;
       await loop.catch(() => undefined);
-      return [...lastSeen.values()].reduce((a, b) => a + b, 0);
+      const total = sum();
+      return { total, until: (epochMs) => interpolate(series, epochMs, total) };
     },
   };
+}
+
+function interpolate(series: Array<{ at: number; cpu: number }>, at: number, total: number): number {
+  const after = series.findIndex((s) => s.at >= at);
+  if (after === -1) return total;
+  if (after === 0) return series[0]!.cpu;
+  const a = series[after - 1]!;
+  const b = series[after]!;
+  return a.cpu + ((b.cpu - a.cpu) * (at - a.at)) / (b.at - a.at);
 }
