@@ -1,7 +1,7 @@
 import { CommitLane } from "./commit-lane.js";
-import { commitPage, type PageCommit } from "./ledger.js";
+import type { PageCommit } from "./ledger.js";
 import { mayBeArchived, type PlannedWindow } from "./planner.js";
-import { ListingMovedError, MAX_PAGES_PER_RANGE, MAX_REREADS, PAGE_LIMIT, countPage, fetchWindow, listPage, type WindowFetchDeps, type WindowResult } from "./window-fetcher.js";
+import { ListingMovedError, MAX_PAGES_PER_RANGE, MAX_REREADS, PAGE_LIMIT, fetchWindow, listPage, startPageCommit, type WindowFetchDeps, type WindowResult } from "./window-fetcher.js";
 
 /**
  * Sparse windows are read as spans: adjacent windows of one project listed with a single
@@ -128,10 +128,7 @@ async function readSpanOnce(deps: WindowFetchDeps, projectId: string, windows: P
       expectArchived: mayBeArchived(windows[0]!),
       windows: windows.map((w, i) => ({ start: new Date(w.start), end: new Date(w.end), records: counts[i]! })),
     };
-    await lane.start(async () => {
-      countPage(deps, projectId, total, read, await commitPage(deps.db, { ...commit, now: deps.clock.now() }));
-      counts.forEach((c, i) => (total.windowRecords[i]! += c));
-    }, lastPage ? deps.release : undefined);
+    await startPageCommit(deps, lane, total, read, commit, lastPage, () => counts.forEach((c, i) => (total.windowRecords[i]! += c)));
     if (lastPage) return { kind: "done" };
   }
 }

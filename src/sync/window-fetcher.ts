@@ -106,9 +106,7 @@ async function readOnce(deps: WindowFetchDeps, projectId: string, window: Planne
         timezone: deps.timezone,
         expectArchived: mayBeArchived(window),
       };
-      await lane.start(async () => {
-        countPage(deps, projectId, total, read, await commitPage(deps.db, { ...commit, now: deps.clock.now() }));
-      }, lastPage ? deps.release : undefined);
+      await startPageCommit(deps, lane, total, read, commit, lastPage);
       firstPage = false;
       if (!more) break;
     }
@@ -180,7 +178,28 @@ function readPage(res: RequestsPage, range: { from: number; to: number; end: num
 }
 
 /** Adds a committed page to a read's totals and reports it. */
-export function countPage(deps: WindowFetchDeps, projectId: string, total: WindowResult, page: { rows: RequestRow[]; rejected: RejectedInput[] }, result: UpsertResult): void {
+/**
+ * Starts a page's commit in `lane` (commit-lane.ts), with the time it starts at; once committed, its
+ * counts go into `total`, then `committed` runs. The last page's commit releases the worker
+ * (`deps.release`, pool.ts Handoff): nothing is left to ask the API.
+ */
+export function startPageCommit(
+  deps: WindowFetchDeps,
+  lane: CommitLane,
+  total: WindowResult,
+  page: { rows: RequestRow[]; rejected: RejectedInput[] },
+  commit: Omit<PageCommit, "now">,
+  lastPage: boolean,
+  committed?: () => void,
+): Promise<void> {
+  return lane.start(async () => {
+    const result = await commitPage(deps.db, { ...commit, now: deps.clock.now() });
+    countPage(deps, commit.projectId, total, page, result);
+    committed?.();
+  }, lastPage ? deps.release : undefined);
+}
+
+function countPage(deps: WindowFetchDeps, projectId: string, total: WindowResult, page: { rows: RequestRow[]; rejected: RejectedInput[] }, result: UpsertResult): void {
   total.pages++;
   total.records += page.rows.length;
   total.inserted += result.inserted;
