@@ -60,6 +60,8 @@ const cli = resolve(opt.cli!);
 const tmp = resolve("bench/tmp");
 mkdirSync(tmp, { recursive: true });
 const tag = `bench_${process.pid}`;
+/** A fresh database named `name`, with --create-database's options. */
+const freshDatabase = (name: string) => createDatabase(adminUrl, name, opt["create-database"]);
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
 interface SyncRun {
@@ -145,7 +147,7 @@ async function runCopy(
   rows: number,
 ): Promise<{ rows: number; seconds: number; rowsPerSecond: number; postgresCpuSeconds: number; postgresUsPerRow: number; tableBytes: number }> {
   const name = `${tag}_copy`;
-  const url = await createDatabase(adminUrl, name, opt["create-database"]);
+  const url = await freshDatabase(name);
   try {
     await withDatabase(url, (c) => c.query(COPY_TABLE_DDL));
     await checkpoint();
@@ -180,7 +182,7 @@ async function backfillSuite(server: PageServer, records: number, keep?: (dbUrl:
   try {
     for (let i = 0; i < runs; i++) {
       const name = `${tag}_archive`;
-      const url = await createDatabase(adminUrl, name, opt["create-database"]);
+      const url = await freshDatabase(name);
       try {
         log(`${records}: backfill ${i + 1}/${runs}`);
         const sync = await runSync(server, name, url, {});
@@ -282,7 +284,7 @@ async function latencySuite(server: PageServer) {
     for (let i = 0; i < runs; i++) {
       for (const c of concurrencies) {
         const name = `${tag}_latency`;
-        const url = await createDatabase(adminUrl, name, opt["create-database"]);
+        const url = await freshDatabase(name);
         try {
           const r = await runSync(server, name, url, { ARCHIVER_CONCURRENCY: c }, ["--since", since]);
           log(`latency ${opt["latency-ms"]} ms, concurrency ${c}: ${r.rows} rows, ${r.pages} pages in ${r.archiveSeconds.toFixed(1)} s = ${Math.round(r.rowsPerSecond)} rows/s`);

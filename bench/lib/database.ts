@@ -53,10 +53,10 @@ export async function archiveFacts(url: string): Promise<{ rows: number; windows
     const r = await c.query<{ rows: number; windows: number; secs: number; end: Date; dirty: number }>(`
       select (select count(*) from deepgram_archive.requests)::int as rows,
              (select count(*) from deepgram_archive.sync_windows where state = 'complete')::int as windows,
-             extract(epoch from (select max(last_fetched_at) from deepgram_archive.sync_windows)
-                              - (select min(started_at) from deepgram_archive.sync_runs))::float8 as secs,
-             (select max(last_fetched_at) from deepgram_archive.sync_windows) as end,
-             (select count(*) from deepgram_archive.dirty_days)::int as dirty`);
+             extract(epoch from b.end - b.started)::float8 as secs, b.end,
+             (select count(*) from deepgram_archive.dirty_days)::int as dirty
+      from (select (select max(last_fetched_at) from deepgram_archive.sync_windows) as end,
+                   (select min(started_at) from deepgram_archive.sync_runs) as started) b`);
     const row = r.rows[0]!;
     return { rows: row.rows, windows: row.windows, archiveSeconds: row.secs, archiveEnd: row.end, dirtyDays: row.dirty };
   });
