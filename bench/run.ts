@@ -16,6 +16,8 @@ import { machineCpu, runChild, sampleBackends } from "./lib/processes.js";
 import {
   COPY_TABLE_DDL,
   archiveFacts,
+  archiveLayout,
+  createPartitions,
   copyTableBytes,
   createDatabase,
   dropDatabase,
@@ -163,6 +165,40 @@ async function runCopy(
   }
 }
 
+/**
+ * A reference beside the COPY limit: the rows one backfill archived, exported from its archive and
+ * loaded by `psql \copy` into the archive's own table (the same migrations, partitions, indexes
+ * and guard triggers) in a fresh database, every column precomputed. What Postgres alone costs to
+ * store the archive's rows, without deriving the typed columns or the content hash, on one backend.
+ */
+async function runSchemaCopy(archiveUrl: string): Promise<{ rows: number; seconds: number; rowsPerSecond: number; postgresUsPerRow: number }> {
+  const layout = await archiveLayout(archiveUrl);
+  const columns = layout.columns.join(", ");
+  const file = join(tmp, `archive-rows-${process.pid}.tsv`);
+  const name = `${tag}_schema_copy`;
+  try {
+    const exported = await runChild("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", archiveUrl, "-c", `\\copy (select ${columns} from deepgram_archive.requests) to '${file}'`]);
+    if (exported.code !== 0) throw new Error(`psql \\copy of the archive failed: ${exported.stderr}`);
+    const url = await freshDatabase(name);
+    const migrated = await runChild(process.execPath, [cli, "migrate"], { env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url, LOG_LEVEL: "warn" } });
+    if (migrated.code !== 0) throw new Error(`migrate exited ${migrated.code}: ${migrated.stderr.slice(-2000)}`);
+    await createPartitions(url, layout);
+    const rows = (await archiveFacts(archiveUrl)).rows;
+    await checkpoint();
+    const sampler = sampleBackends(adminUrl, name);
+    // As the archiver's transactions declare themselves, so the guard triggers let the rows in.
+    const r = await runChild("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", `\\copy deepgram_archive.requests (${columns}) from '${file}'`], {
+      env: { ...process.env, PGOPTIONS: "-c deepgram_archive.writer=archiver" },
+    });
+    const postgresCpuSeconds = (await sampler.stop()).total;
+    if (r.code !== 0) throw new Error(`psql \\copy into the archive's table failed: ${r.stderr}`);
+    return { rows, seconds: r.wallMs / 1000, rowsPerSecond: rows / (r.wallMs / 1000), postgresUsPerRow: (postgresCpuSeconds / rows) * 1e6 };
+  } finally {
+    rmSync(file, { force: true });
+    await dropDatabase(adminUrl, name);
+  }
+}
+
 async function withServer<T>(records: number, fn: (s: PageServer) => Promise<T>): Promise<T> {
   log(`starting the page server (${opt.server}, ${records} records over ${opt.days} days)`);
   const server = await startPageServer({ mode: opt.server as "cached" | "simulator", apiKey: API_KEY, records, days: Number(opt.days), projects: 1, seed: 1, latencyMs: 0 });
@@ -177,7 +213,7 @@ async function withServer<T>(records: number, fn: (s: PageServer) => Promise<T>)
 async function backfillSuite(server: PageServer, records: number, keep?: (dbUrl: string, dbName: string) => Promise<Record<string, unknown>>) {
   const file = join(tmp, `copy-${records}.tsv`);
   const dumped = await server.dump(file);
-  const out: Array<{ sync: SyncRun; copy: Awaited<ReturnType<typeof runCopy>>; nothingNew: SyncRun }> = [];
+  const out: Array<{ sync: SyncRun; copy: Awaited<ReturnType<typeof runCopy>>; nothingNew: SyncRun; schemaCopy: Awaited<ReturnType<typeof runSchemaCopy>> }> = [];
   let kept: Record<string, unknown> | null = null;
   try {
     for (let i = 0; i < runs; i++) {
@@ -191,7 +227,9 @@ async function backfillSuite(server: PageServer, records: number, keep?: (dbUrl:
         log(`  COPY ${copy.rows} rows in ${copy.seconds.toFixed(2)} s = ${Math.round(copy.rowsPerSecond)} rows/s (ratio ${(sync.rowsPerSecond / copy.rowsPerSecond).toFixed(2)}), postgres ${copy.postgresUsPerRow.toFixed(1)} µs a row`);
         const nothingNew = await runSync(server, name, url, {});
         log(`  nothing new: ${nothingNew.pages} pages, pass ${nothingNew.passSeconds.toFixed(2)} s, process ${nothingNew.processSeconds.toFixed(2)} s`);
-        out.push({ sync, copy, nothingNew });
+        const schemaCopy = await runSchemaCopy(url);
+        log(`  COPY into the archive's table: ${schemaCopy.rows} rows in ${schemaCopy.seconds.toFixed(2)} s = ${Math.round(schemaCopy.rowsPerSecond)} rows/s (backfill ${(sync.rowsPerSecond / schemaCopy.rowsPerSecond).toFixed(2)} of it), postgres ${schemaCopy.postgresUsPerRow.toFixed(1)} µs a row`);
+        out.push({ sync, copy, nothingNew, schemaCopy });
         if (keep && i === runs - 1) kept = await keep(url, name);
       } finally {
         await dropDatabase(adminUrl, name);
@@ -211,6 +249,9 @@ async function backfillSuite(server: PageServer, records: number, keep?: (dbUrl:
       ratio: median(ratios),
       postgresUsPerRow: median(out.map((o) => o.sync.postgresUsPerRow)),
       copyPostgresUsPerRow: median(out.map((o) => o.copy.postgresUsPerRow)),
+      schemaCopyRowsPerSecond: median(out.map((o) => o.schemaCopy.rowsPerSecond)),
+      schemaCopyPostgresUsPerRow: median(out.map((o) => o.schemaCopy.postgresUsPerRow)),
+      ratioToSchemaCopy: median(out.map((o) => o.sync.rowsPerSecond / o.schemaCopy.rowsPerSecond)),
       peakRssMb: median(out.map((o) => o.sync.peakRssMb ?? NaN)),
       pages: median(out.map((o) => o.sync.pages)),
       backfillPassSeconds: median(out.map((o) => o.sync.passSeconds)),

@@ -109,6 +109,38 @@ export async function storageFacts(url: string): Promise<{ relations: RelationSi
 /** The COPY limit's table, as the issue defines it. */
 export const COPY_TABLE_DDL = "create table copy_target (request_id text primary key, project_id text, created timestamptz, raw jsonb)";
 
+/** The archive's request table as one run built it: its columns in order, and its partitions with their bounds. */
+export interface ArchiveLayout {
+  columns: string[];
+  partitions: Array<{ name: string; bound: string }>;
+}
+
+export async function archiveLayout(url: string): Promise<ArchiveLayout> {
+  return withDatabase(url, async (c) => {
+    const columns = await c.query<{ name: string }>(`
+      select attname as name from pg_attribute
+      where attrelid = 'deepgram_archive.requests'::regclass and attnum > 0 and not attisdropped order by attnum`);
+    const partitions = await c.query<{ name: string; bound: string }>(`
+      select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound
+      from pg_inherits i join pg_class c on c.oid = i.inhrelid
+      where i.inhparent = 'deepgram_archive.requests'::regclass order by c.relname`);
+    return { columns: columns.rows.map((r) => r.name), partitions: partitions.rows };
+  });
+}
+
+/** In a migrated database, the partitions `layout` has that migrations do not create, each with its TRUNCATE guard, as the archiver makes them. */
+export async function createPartitions(url: string, layout: ArchiveLayout): Promise<void> {
+  await withDatabase(url, async (c) => {
+    const existing = new Set(
+      (await c.query<{ name: string }>("select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'deepgram_archive.requests'::regclass")).rows.map((r) => r.name),
+    );
+    for (const p of layout.partitions) {
+      if (!existing.has(p.name)) await c.query(`create table deepgram_archive.${pg.escapeIdentifier(p.name)} partition of deepgram_archive.requests ${p.bound}`);
+    }
+    await c.query("select deepgram_archive.protect_partitions()");
+  });
+}
+
 export async function copyTableBytes(url: string): Promise<number> {
   return withDatabase(url, async (c) => Number((await c.query<{ b: string }>("select pg_total_relation_size('copy_target') as b")).rows[0]!.b));
 }
