@@ -111,6 +111,7 @@ export const COPY_TABLE_DDL = "create table copy_target (request_id text primary
 
 /** The archive's request table as one run built it: its columns in order, and its partitions with their bounds. */
 export interface ArchiveLayout {
+  /** Quoted as identifiers where they need it. */
   columns: string[];
   partitions: Array<{ name: string; bound: string }>;
 }
@@ -118,7 +119,7 @@ export interface ArchiveLayout {
 export async function archiveLayout(url: string): Promise<ArchiveLayout> {
   return withDatabase(url, async (c) => {
     const columns = await c.query<{ name: string }>(`
-      select attname as name from pg_attribute
+      select quote_ident(attname) as name from pg_attribute
       where attrelid = 'deepgram_archive.requests'::regclass and attnum > 0 and not attisdropped order by attnum`);
     const partitions = await c.query<{ name: string; bound: string }>(`
       select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound
