@@ -177,7 +177,6 @@ function readPage(res: RequestsPage, range: { from: number; to: number; end: num
   return { kind: "rows", rows, rejected, times };
 }
 
-/** Adds a committed page to a read's totals and reports it. */
 /**
  * Starts a page's commit in `lane` (commit-lane.ts), with the time it starts at; once committed, its
  * counts go into `total`, then `committed` runs. The last page's commit releases the worker
@@ -199,6 +198,7 @@ export function startPageCommit(
   }, lastPage ? deps.release : undefined);
 }
 
+/** Adds a committed page to a read's totals and reports it. */
 function countPage(deps: WindowFetchDeps, projectId: string, total: WindowResult, page: { rows: RequestRow[]; rejected: RejectedInput[] }, result: UpsertResult): void {
   total.pages++;
   total.records += page.rows.length;
