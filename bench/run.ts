@@ -177,13 +177,14 @@ async function runSchemaCopy(archiveUrl: string): Promise<{ rows: number; second
   const file = join(tmp, `archive-rows-${process.pid}.tsv`);
   const name = `${tag}_schema_copy`;
   try {
-    const exported = await runChild("psql", ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", archiveUrl, "-c", `\\copy (select ${columns} from deepgram_archive.requests) to '${file}'`]);
-    if (exported.code !== 0) throw new Error(`psql \\copy of the archive failed: ${exported.stderr}`);
+    // Not quiet: psql prints "COPY <rows>", the count loaded below.
+    const exported = await runChild("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-d", archiveUrl, "-c", `\\copy (select ${columns} from deepgram_archive.requests) to '${file}'`]);
+    const rows = Number(/^COPY (\d+)$/m.exec(exported.stdout)?.[1] ?? NaN);
+    if (exported.code !== 0 || !(rows > 0)) throw new Error(`psql \\copy of the archive failed: ${exported.stderr || exported.stdout}`);
     const url = await freshDatabase(name);
     const migrated = await runChild(process.execPath, [cli, "migrate"], { env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url, LOG_LEVEL: "warn" } });
     if (migrated.code !== 0) throw new Error(`migrate exited ${migrated.code}: ${migrated.stderr.slice(-2000)}`);
     await createPartitions(url, layout);
-    const rows = (await archiveFacts(archiveUrl)).rows;
     await checkpoint();
     const sampler = sampleBackends(adminUrl, name);
     // As the archiver's transactions declare themselves, so the guard triggers let the rows in.

@@ -129,14 +129,11 @@ export async function archiveLayout(url: string): Promise<ArchiveLayout> {
   });
 }
 
-/** In a migrated database, the partitions `layout` has that migrations do not create, each with its TRUNCATE guard, as the archiver makes them. */
+/** In a migrated database, the partitions of `layout` (migrations make only the default one), each with its TRUNCATE guard, as the archiver makes them. */
 export async function createPartitions(url: string, layout: ArchiveLayout): Promise<void> {
   await withDatabase(url, async (c) => {
-    const existing = new Set(
-      (await c.query<{ name: string }>("select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid where i.inhparent = 'deepgram_archive.requests'::regclass")).rows.map((r) => r.name),
-    );
     for (const p of layout.partitions) {
-      if (!existing.has(p.name)) await c.query(`create table deepgram_archive.${pg.escapeIdentifier(p.name)} partition of deepgram_archive.requests ${p.bound}`);
+      await c.query(`create table if not exists deepgram_archive.${pg.escapeIdentifier(p.name)} partition of deepgram_archive.requests ${p.bound}`);
     }
     await c.query("select deepgram_archive.protect_partitions()");
   });
