@@ -179,15 +179,39 @@ function parseBaseUrl(text: string, problems: string[]): string {
   return url.origin + url.pathname.replace(/\/+$/, "");
 }
 
-/** "host:port/database" for messages, or null when the text is not a Postgres URL. */
+/**
+ * Where DATABASE_URL points, for messages: "host:port/database", or "database on socket
+ * dir/.s.PGSQL.port" for a Unix-domain socket; null when the text is not a Postgres URL. Read as
+ * node-postgres reads it: `host` and `port` query parameters win over the URL's own, a host that
+ * starts with "/" (percent-encoded in the URL, or in `?host=`) is a socket directory, and
+ * `postgres://user@/database?host=/run/postgresql` (a user and no host) is a URL. Never the password.
+ */
 export function describeDatabaseUrl(text: string): string | null {
   try {
-    const url = new URL(text);
+    const parsed = parseUrlAllowingNoHost(text);
+    if (parsed === null) return null;
+    const { url, hostname } = parsed;
     if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") return null;
     const db = decodeURIComponent(url.pathname.replace(/^\//, "")) || "(default database)";
-    return `${url.hostname || "localhost"}:${url.port || "5432"}/${db}`;
+    const host = url.searchParams.get("host") || decodeURIComponent(hostname) || "localhost";
+    const port = url.searchParams.get("port") || url.port || "5432";
+    return host.startsWith("/") ? `${db} on socket ${host.replace(/\/+$/, "")}/.s.PGSQL.${port}` : `${host}:${port}/${db}`;
   } catch {
     return null;
+  }
+}
+
+/** WHATWG URL refuses a user without a host ("user@/db"); libpq and node-postgres accept it. */
+function parseUrlAllowingNoHost(text: string): { url: URL; hostname: string } | null {
+  try {
+    const url = new URL(text);
+    return { url, hostname: url.hostname };
+  } catch {
+    try {
+      return { url: new URL(text.replace("@/", "@placeholder/")), hostname: "" };
+    } catch {
+      return null;
+    }
   }
 }
 

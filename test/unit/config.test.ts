@@ -45,6 +45,17 @@ describe("parseConfig", () => {
     expect(problems[2]).toContain("ARCHIVER_TIMEZONE");
   });
 
+  it("reads DATABASE_URL's host as node-postgres does: query parameters, sockets, a user without a host", () => {
+    const target = (url: string) => parseConfig({ DATABASE_URL: url }).databaseTarget;
+    expect(target("postgres://archiver:secret@/archive?host=/var/run/postgresql")).toBe("archive on socket /var/run/postgresql/.s.PGSQL.5432");
+    expect(target("postgresql://archiver@%2Frun%2Fpostgresql:5433/archive")).toBe("archive on socket /run/postgresql/.s.PGSQL.5433");
+    expect(target("postgres:///archive?host=/tmp/&port=6000")).toBe("archive on socket /tmp/.s.PGSQL.6000");
+    expect(target("postgres://u:secret@db/archive?host=replica&port=6543")).toBe("replica:6543/archive");
+    expect(target("postgres://u:secret@/archive")).toBe("localhost:5432/archive");
+    expect(problemsOf({ DATABASE_URL: "postgres://u@/archive?host=/run/postgresql" })).toEqual([]);
+    expect(problemsOf({ DATABASE_URL: "postgres://u:p@:x/db" })[0]).toMatch(/DATABASE_URL must be/);
+  });
+
   it("requires https for a non-loopback API host but allows http on loopback", () => {
     expect(problemsOf({ DEEPGRAM_BASE_URL: "http://api.deepgram.com" })[0]).toMatch(/must use https/);
     expect(problemsOf({ DEEPGRAM_BASE_URL: "http://127.0.0.1:8787" })).toEqual([]);
