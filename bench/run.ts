@@ -17,7 +17,6 @@ import {
   COPY_TABLE_DDL,
   archiveFacts,
   archiveLayout,
-  createPartitions,
   copyTableBytes,
   createDatabase,
   dropDatabase,
@@ -64,6 +63,8 @@ mkdirSync(tmp, { recursive: true });
 const tag = `bench_${process.pid}`;
 /** A fresh database named `name`, with --create-database's options. */
 const freshDatabase = (name: string) => createDatabase(adminUrl, name, opt["create-database"]);
+/** A module of the build under test (`--cli`'s `dist/src`), so the benchmark runs that build's code. */
+const fromBuild = <T>(path: string): Promise<T> => import(pathToFileURL(join(dirname(cli), path)).href) as Promise<T>;
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
 interface SyncRun {
@@ -182,9 +183,18 @@ async function runSchemaCopy(archiveUrl: string): Promise<{ rows: number; second
     const rows = Number(/^COPY (\d+)$/m.exec(exported.stdout)?.[1] ?? NaN);
     if (exported.code !== 0 || !(rows > 0)) throw new Error(`psql \\copy of the archive failed: ${exported.stderr || exported.stdout}`);
     const url = await freshDatabase(name);
-    const migrated = await runChild(process.execPath, [cli, "migrate"], { env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url, LOG_LEVEL: "warn" } });
-    if (migrated.code !== 0) throw new Error(`migrate exited ${migrated.code}: ${migrated.stderr.slice(-2000)}`);
-    await createPartitions(url, layout);
+    // The build's schema, and the monthly partitions the rows need (migrations make only the default one), by its own code.
+    const { openPostgres } = await fromBuild<typeof import("../src/db/connection.js")>("db/connection.js");
+    const { migrateToLatest } = await fromBuild<typeof import("../src/db/migrator.js")>("db/migrator.js");
+    const { ensureMonthlyPartitions } = await fromBuild<typeof import("../src/archive/partitions.js")>("archive/partitions.js");
+    const { silentLogger } = await fromBuild<typeof import("../src/logger.js")>("logger.js");
+    const database = await openPostgres({ url, target: "bench", logger: silentLogger() });
+    try {
+      await migrateToLatest(database.db);
+      await ensureMonthlyPartitions(database.db, layout.from, layout.to, silentLogger());
+    } finally {
+      await database.close();
+    }
     await checkpoint();
     const sampler = sampleBackends(adminUrl, name);
     // As the archiver's transactions declare themselves, so the guard triggers let the rows in.
@@ -268,12 +278,12 @@ async function backfillSuite(server: PageServer, records: number, keep?: (dbUrl:
 /** Summarizer timings, storage sizes and maintenance on a kept archive (the library, in this process). */
 async function archiveStudy(dbUrl: string): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  const distSrc = dirname(cli);
-  const { openPostgres } = (await import(pathToFileURL(join(distSrc, "db/connection.js")).href)) as typeof import("../src/db/connection.js");
-  const { silentLogger } = (await import(pathToFileURL(join(distSrc, "logger.js")).href)) as typeof import("../src/logger.js");
-  let summarize: ((db: unknown, o: Record<string, unknown>) => Promise<{ days: number; daysChanged: number }>) | null = null;
+  const { openPostgres } = await fromBuild<typeof import("../src/db/connection.js")>("db/connection.js");
+  const { silentLogger } = await fromBuild<typeof import("../src/logger.js")>("logger.js");
+  type Summarize = (db: unknown, o: Record<string, unknown>) => Promise<{ days: number; daysChanged: number }>;
+  let summarize: Summarize | null = null;
   try {
-    summarize = (await import(pathToFileURL(join(distSrc, "summary/summarizer.js")).href)).summarize;
+    summarize = (await fromBuild<{ summarize: Summarize }>("summary/summarizer.js")).summarize;
   } catch (err) {
     out.summarizer = `not available in this build (${(err as Error).message.split("\n")[0]})`;
   }

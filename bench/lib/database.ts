@@ -109,11 +109,13 @@ export async function storageFacts(url: string): Promise<{ relations: RelationSi
 /** The COPY limit's table, as the issue defines it. */
 export const COPY_TABLE_DDL = "create table copy_target (request_id text primary key, project_id text, created timestamptz, raw jsonb)";
 
-/** The archive's request table as one run built it: its columns in order, and its partitions with their bounds. */
+/** The archive's request table as one run built it: its columns in order, and the months its monthly partitions span. */
 export interface ArchiveLayout {
   /** Quoted as identifiers where they need it. */
   columns: string[];
-  partitions: Array<{ name: string; bound: string }>;
+  /** The first day of the first and of the last monthly partition (UTC). */
+  from: Date;
+  to: Date;
 }
 
 export async function archiveLayout(url: string): Promise<ArchiveLayout> {
@@ -121,21 +123,12 @@ export async function archiveLayout(url: string): Promise<ArchiveLayout> {
     const columns = await c.query<{ name: string }>(`
       select quote_ident(attname) as name from pg_attribute
       where attrelid = 'deepgram_archive.requests'::regclass and attnum > 0 and not attisdropped order by attnum`);
-    const partitions = await c.query<{ name: string; bound: string }>(`
-      select c.relname as name, pg_get_expr(c.relpartbound, c.oid) as bound
-      from pg_inherits i join pg_class c on c.oid = i.inhrelid
-      where i.inhparent = 'deepgram_archive.requests'::regclass order by c.relname`);
-    return { columns: columns.rows.map((r) => r.name), partitions: partitions.rows };
-  });
-}
-
-/** In a migrated database, the partitions of `layout` (migrations make only the default one), each with its TRUNCATE guard, as the archiver makes them. */
-export async function createPartitions(url: string, layout: ArchiveLayout): Promise<void> {
-  await withDatabase(url, async (c) => {
-    for (const p of layout.partitions) {
-      await c.query(`create table if not exists deepgram_archive.${pg.escapeIdentifier(p.name)} partition of deepgram_archive.requests ${p.bound}`);
-    }
-    await c.query("select deepgram_archive.protect_partitions()");
+    const span = await c.query<{ from: Date; to: Date }>(`
+      select min(m) as from, max(m) as to
+      from (select to_date(substr(c.relname, 10), 'YYYY_MM')::timestamp at time zone 'UTC' as m
+            from pg_inherits i join pg_class c on c.oid = i.inhrelid
+            where i.inhparent = 'deepgram_archive.requests'::regclass and c.relname ~ '^requests_\\d{4}_\\d{2}$') p`);
+    return { columns: columns.rows.map((r) => r.name), ...span.rows[0]! };
   });
 }
 
