@@ -185,6 +185,7 @@ function parseBaseUrl(text: string, problems: string[]): string {
  * node-postgres reads it: `host` and `port` query parameters win over the URL's own, a host that
  * starts with "/" (percent-encoded in the URL, or in `?host=`) is a socket directory, and
  * `postgres://user@/database?host=/run/postgresql` (a user and no host) is a URL. Never the password.
+ * (Not pg-connection-string's `parse`: it reads the files `sslcert`, `sslkey` and `sslrootcert` name.)
  */
 export function describeDatabaseUrl(text: string): string | null {
   try {
