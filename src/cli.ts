@@ -12,7 +12,7 @@ import { createProgressBar } from "./progress.js";
 import { parseRange } from "./time-range.js";
 import { formatSyncReport, syncCommand } from "./commands/sync.js";
 import { formatStatus, getStatus } from "./commands/status.js";
-import { openConfiguredDatabase, openMigratedDatabase, syncSettings } from "./commands/context.js";
+import { openArchiveForReading, openConfiguredDatabase, STATUS_MIGRATION, syncSettings } from "./commands/context.js";
 import { migrateToLatest } from "./db/migrator.js";
 import { simulateCommand } from "./commands/simulate.js";
 import { runCommand } from "./commands/run.js";
@@ -99,7 +99,8 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "print JSON")
     .action(async (opts: { json?: boolean }) => {
       const { config, logger } = configFor(io, false);
-      const database = await openMigratedDatabase(config, logger);
+      // Reads only: no migration, so an auditor's read-only role can run it and it changes nothing.
+      const database = await openArchiveForReading(config, logger, "status", STATUS_MIGRATION);
       try {
         const report = await getStatus(database, systemClock, syncSettings(config));
         io.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatStatus(report));

@@ -1,3 +1,4 @@
+import { sql } from "kysely";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { ConfigError } from "../errors.js";
@@ -34,6 +35,37 @@ export async function openMigratedDatabase(config: Config, logger: Logger): Prom
   try {
     const r = await migrateToLatest(database.db);
     if (r.applied.length > 0) logger.info({ applied: r.applied }, "database migrated");
+    return database;
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+}
+
+/** The migration that made the reconciliation table, the newest one `status` reads. */
+export const STATUS_MIGRATION = "0002_usage_rollups";
+/** The migration that made the compliance tables verify, export and hold list read. */
+export const COMPLIANCE_MIGRATION = "0003_compliance";
+
+/**
+ * Opens the archive for a command that only reads it (status, verify, export, hold list) without
+ * migrating: an auditor with deepgram_archive_reader may not create anything, and a check must not
+ * change the database it checks. An embedded database must already exist, and the schema must
+ * have `needs`, the newest migration the command reads from.
+ */
+export async function openArchiveForReading(config: Config, logger: Logger, command: string, needs: string): Promise<ArchiveDatabase> {
+  const database = await openConfiguredDatabase(config, logger, 0, { mustExist: true, command: `deepgram-archiver ${command}` });
+  try {
+    const r = await sql<{ n: number }>`
+      select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'deepgram_archive' and c.relname = 'kysely_migration'`.execute(database.db);
+    if (r.rows[0]!.n === 0) {
+      throw new Error(`The database ${database.target} holds no archive yet. Run \`deepgram-archiver sync\` (or \`deepgram-archiver migrate\`) against it first, or check DATABASE_URL.`);
+    }
+    const applied = (await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.kysely_migration where name = ${needs}`.execute(database.db)).rows[0]!.n > 0;
+    if (!applied) {
+      throw new Error(`The archive in ${database.target} predates migration ${needs}, which \`deepgram-archiver ${command}\` reads. Run \`deepgram-archiver migrate\` (or any pass) first.`);
+    }
     return database;
   } catch (err) {
     await database.close();

@@ -4,7 +4,7 @@ import type { Logger } from "../logger.js";
 import type { Clock } from "../clock.js";
 import { ConfigError } from "../errors.js";
 import { exportArchive, manifestPath, verifyExportFile, type ExportCheck, type ExportFormat, type ExportManifest } from "../retention/index.js";
-import { openArchiveForReading } from "./verify.js";
+import { COMPLIANCE_MIGRATION, openArchiveForReading } from "./context.js";
 
 export interface ExportCommandOptions {
   since: Date;
@@ -19,7 +19,7 @@ export interface ExportCommandOptions {
 export async function exportCommand(config: Config, deps: { logger: Logger; clock: Clock }, opts: ExportCommandOptions): Promise<ExportManifest> {
   const clash = [opts.out, manifestPath(opts.out)].filter((p) => existsSync(p));
   if (clash.length > 0) throw new ConfigError([`${clash.join(" and ")} already exist${clash.length === 1 ? "s" : ""}: an export never overwrites one; choose another --out or remove it.`]);
-  const database = await openArchiveForReading(config, deps.logger, "export");
+  const database = await openArchiveForReading(config, deps.logger, "export", COMPLIANCE_MIGRATION);
   try {
     return await exportArchive(database.db, { ...opts, timezone: config.timezone, now: deps.clock.now() });
   } finally {

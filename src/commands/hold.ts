@@ -2,8 +2,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Clock } from "../clock.js";
 import { addHold, listHolds, releaseHold, type LegalHold } from "../retention/index.js";
-import { openMigratedDatabase } from "./context.js";
-import { openArchiveForReading } from "./verify.js";
+import { COMPLIANCE_MIGRATION, openArchiveForReading, openMigratedDatabase } from "./context.js";
 
 type Deps = { logger: Logger; clock: Clock };
 
@@ -23,7 +22,7 @@ export function holdAddCommand(config: Config, deps: Deps, h: { since: Date; unt
 
 /** `hold list [--all]`: active holds (and released ones with --all), with the rows each covers now. */
 export async function holdListCommand(config: Config, deps: Deps, opts: { includeReleased: boolean }): Promise<Array<LegalHold & { rows: number }>> {
-  const database = await openArchiveForReading(config, deps.logger, "hold list");
+  const database = await openArchiveForReading(config, deps.logger, "hold list", COMPLIANCE_MIGRATION);
   try {
     return await listHolds(database.db, opts);
   } finally {

@@ -2,9 +2,7 @@ import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Clock } from "../clock.js";
 import { acceptSealedDays, verifyArchive, type VerifyReport } from "../retention/index.js";
-import { sql } from "kysely";
-import type { ArchiveDatabase } from "../db/connection.js";
-import { openConfiguredDatabase, openMigratedDatabase } from "./context.js";
+import { COMPLIANCE_MIGRATION, openArchiveForReading, openMigratedDatabase } from "./context.js";
 
 export interface VerifyCommandOptions {
   since: Date | null;
@@ -23,7 +21,7 @@ export interface VerifyCommandResult {
 /** `verify [--since D] [--until D] [--project ID]... [--accept --reason TEXT]`. */
 export async function verifyCommand(config: Config, deps: { logger: Logger; clock: Clock }, opts: VerifyCommandOptions): Promise<VerifyCommandResult> {
   // --accept writes (re-seals); a plain check only reads, so an auditor's read-only role can run it.
-  const database = opts.acceptReason !== undefined ? await openMigratedDatabase(config, deps.logger) : await openArchiveForReading(config, deps.logger, "verify");
+  const database = opts.acceptReason !== undefined ? await openMigratedDatabase(config, deps.logger) : await openArchiveForReading(config, deps.logger, "verify", COMPLIANCE_MIGRATION);
   try {
     let accepted: VerifyCommandResult["accepted"] = null;
     if (opts.acceptReason !== undefined) {
@@ -71,31 +69,4 @@ export function formatVerifyReport(result: VerifyCommandResult): string {
   }
   if (r.truncated) lines.push("  (listing shortened; narrow --since/--until for every row)");
   return lines.join("\n") + "\n";
-}
-
-/** The migration that created the compliance tables these readers need. */
-const COMPLIANCE_MIGRATION = "0003_compliance";
-
-/**
- * Opens the archive for a command that only reads it (verify, export, hold list) without
- * migrating: an auditor with deepgram_archive_reader may not create anything, and a check must not
- * change the database it checks. An embedded database must already exist.
- */
-export async function openArchiveForReading(config: Config, logger: Logger, command: string): Promise<ArchiveDatabase> {
-  const database = await openConfiguredDatabase(config, logger, 0, { mustExist: true, command: `deepgram-archiver ${command}` });
-  try {
-    const r = await sql<{ n: number }>`
-      select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'deepgram_archive' and c.relname = 'kysely_migration'`.execute(database.db);
-    const applied =
-      r.rows[0]!.n > 0 &&
-      (await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.kysely_migration where name = ${COMPLIANCE_MIGRATION}`.execute(database.db)).rows[0]!.n > 0;
-    if (!applied) {
-      throw new Error(`The database ${database.target} has no compliance tables yet (migration ${COMPLIANCE_MIGRATION}). Run \`deepgram-archiver migrate\` (or any pass) first.`);
-    }
-    return database;
-  } catch (err) {
-    await database.close();
-    throw err;
-  }
 }

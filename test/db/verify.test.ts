@@ -3,6 +3,13 @@ import { sql } from "kysely";
 import { createArchiveFixture, type ArchiveFixture } from "../helpers/archive-fixture.js";
 import { runCliInProcess as runCli } from "../helpers/cli.js";
 import { verifyArchive } from "../../src/retention/index.js";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Migrator } from "kysely";
+import { createTestDatabase } from "../helpers/database.js";
+import { openPostgres } from "../../src/db/connection.js";
+import { silentLogger } from "../../src/logger.js";
+import { migrations } from "../../migrations/index.js";
 
 const DAY_MS = 86_400_000;
 // Now 2026-11-20T12:20Z, rescan 72h: the UTC days before 2026-11-17 are sealed.
@@ -67,6 +74,52 @@ describe("day seals and verify", () => {
     const write = await runCli(["verify", "--accept", "--reason", "not allowed"], { DATABASE_URL: asReader.toString(), LOG_LEVEL: "silent" });
     expect(write.code).toBe(1);
     expect(write.stderr).toMatch(/permission denied/);
+  });
+
+  it("shows status and lists holds for deepgram_archive_reader, as for the archiver's own role", async () => {
+    const asReader = new URL(f.tdb.url!);
+    asReader.searchParams.set("options", "-c role=deepgram_archive_reader");
+    const withoutTime = (stdout: string) => ({ ...(JSON.parse(stdout) as object), generatedAt: null });
+    for (const args of [["status", "--json"], ["hold", "list", "--json"]]) {
+      const reader = await runCli(args, { DATABASE_URL: asReader.toString(), LOG_LEVEL: "silent" });
+      const owner = await cli(args);
+      expect([reader.code, reader.stderr, owner.code]).toEqual([0, "", 0]);
+      expect(withoutTime(reader.stdout)).toEqual(withoutTime(owner.stdout));
+    }
+    const status = JSON.parse((await cli(["status", "--json"])).stdout) as { projects: Array<{ projectId: string; rows: number }> };
+    const rows = await sql<{ project_id: string; n: number }>`select project_id, count(*)::int as n from deepgram_archive.requests group by 1 order by 1`.execute(f.database.db);
+    expect(status.projects.map((p) => [p.projectId, p.rows])).toEqual(rows.rows.map((r) => [r.project_id, r.n]));
+  });
+
+  it("reads without migrating: on a database with no archive, or an older one, the readers say to sync or migrate and create nothing", async () => {
+    const empty = await createTestDatabase("verify_empty");
+    try {
+      const env = { DATABASE_URL: empty.url, LOG_LEVEL: "silent" };
+      const readers = [["status"], ["verify"], ["hold", "list"], ["export", "--since", "2026-11-12", "--until", "2026-11-13", "--format", "jsonl", "--out", join(tmpdir(), `dga-never-${process.pid}.jsonl`)]];
+      for (const args of readers) {
+        const r = await runCli(args, env);
+        expect([r.code, r.stdout]).toEqual([1, ""]);
+        expect(r.stderr).toContain(`The database 127.0.0.1:5432/${empty.name} holds no archive yet. Run \`deepgram-archiver sync\``);
+      }
+      const schemas = async () => (await sql<{ n: number }>`select count(*)::int as n from pg_namespace where nspname = 'deepgram_archive'`.execute(database.db)).rows[0]!.n;
+      const database = await openPostgres({ url: empty.url, target: empty.name, logger: silentLogger(), poolSize: 1 });
+      try {
+        expect(await schemas()).toBe(0);
+        // An archive made by an older build, before the migration that added reconciliation.
+        await sql`create schema deepgram_archive`.execute(database.db);
+        const older = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations }, migrationTableSchema: "deepgram_archive" });
+        expect((await older.migrateTo("0001_archive")).error).toBeUndefined();
+        const status = await runCli(["status"], env);
+        expect([status.code, status.stdout]).toEqual([1, ""]);
+        expect(status.stderr).toContain("predates migration 0002_usage_rollups, which `deepgram-archiver status` reads. Run `deepgram-archiver migrate`");
+        const applied = await sql<{ name: string }>`select name from deepgram_archive.kysely_migration order by name`.execute(database.db);
+        expect(applied.rows.map((r) => r.name)).toEqual(["0001_archive"]);
+      } finally {
+        await database.close();
+      }
+    } finally {
+      await empty.drop();
+    }
   });
 
   it("re-seals a sealed day the archiver fetched again and found changed, and logs the re-seal", async () => {
