@@ -1,13 +1,13 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sql } from "kysely";
+import { Migrator, sql } from "kysely";
 import { createArchiveFixture, type ArchiveFixture } from "../helpers/archive-fixture.js";
 import { runCliInProcess as runCli } from "../helpers/cli.js";
 import { verifyArchive } from "../../src/retention/index.js";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Migrator } from "kysely";
 import { createTestDatabase } from "../helpers/database.js";
 import { openPostgres } from "../../src/db/connection.js";
+import { describeDatabaseUrl } from "../../src/config.js";
 import { silentLogger } from "../../src/logger.js";
 import { migrations } from "../../migrations/index.js";
 
@@ -99,12 +99,12 @@ describe("day seals and verify", () => {
       for (const args of readers) {
         const r = await runCli(args, env);
         expect([r.code, r.stdout]).toEqual([1, ""]);
-        expect(r.stderr).toContain(`The database 127.0.0.1:5432/${empty.name} holds no archive yet. Run \`deepgram-archiver sync\``);
+        expect(r.stderr).toContain(`The database ${describeDatabaseUrl(empty.url)} holds no archive yet. Run \`deepgram-archiver sync\``);
       }
-      const schemas = async () => (await sql<{ n: number }>`select count(*)::int as n from pg_namespace where nspname = 'deepgram_archive'`.execute(database.db)).rows[0]!.n;
       const database = await openPostgres({ url: empty.url, target: empty.name, logger: silentLogger(), poolSize: 1 });
       try {
-        expect(await schemas()).toBe(0);
+        const schemas = await sql<{ n: number }>`select count(*)::int as n from pg_namespace where nspname = 'deepgram_archive'`.execute(database.db);
+        expect(schemas.rows[0]!.n).toBe(0);
         // An archive made by an older build, before the migration that added reconciliation.
         await sql`create schema deepgram_archive`.execute(database.db);
         const older = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations }, migrationTableSchema: "deepgram_archive" });
