@@ -188,10 +188,11 @@ async function runSchemaCopy(archiveUrl: string): Promise<{ rows: number; second
     const { migrateToLatest } = await fromBuild<typeof import("../src/db/migrator.js")>("db/migrator.js");
     const { ensureMonthlyPartitions } = await fromBuild<typeof import("../src/archive/partitions.js")>("archive/partitions.js");
     const { silentLogger } = await fromBuild<typeof import("../src/logger.js")>("logger.js");
-    const database = await openPostgres({ url, target: "bench", logger: silentLogger() });
+    const logger = silentLogger();
+    const database = await openPostgres({ url, target: "bench", logger });
     try {
       await migrateToLatest(database.db);
-      await ensureMonthlyPartitions(database.db, layout.from, layout.to, silentLogger());
+      await ensureMonthlyPartitions(database.db, layout.from, layout.to, logger);
     } finally {
       await database.close();
     }

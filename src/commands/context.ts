@@ -56,10 +56,8 @@ export const COMPLIANCE_MIGRATION = "0003_compliance";
 export async function openArchiveForReading(config: Config, logger: Logger, command: string, needs: string): Promise<ArchiveDatabase> {
   const database = await openConfiguredDatabase(config, logger, 0, { mustExist: true, command: `deepgram-archiver ${command}` });
   try {
-    const r = await sql<{ n: number }>`
-      select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'deepgram_archive' and c.relname = 'kysely_migration'`.execute(database.db);
-    if (r.rows[0]!.n === 0) {
+    const ledger = await sql<{ t: string | null }>`select to_regclass('deepgram_archive.kysely_migration')::text as t`.execute(database.db);
+    if (ledger.rows[0]!.t === null) {
       throw new Error(`The database ${database.target} holds no archive yet. Run \`deepgram-archiver sync\` (or \`deepgram-archiver migrate\`) against it first, or check DATABASE_URL.`);
     }
     const applied = (await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.kysely_migration where name = ${needs}`.execute(database.db)).rows[0]!.n > 0;
