@@ -21,16 +21,11 @@ import { handleApi, usageOfDay } from "../src/simulator/api.js";
 import { SimulatorState } from "../src/simulator/state.js";
 import { DAY_US, dayOfUs, parseBound } from "../src/simulator/time.js";
 import type { ProjectStore } from "../src/simulator/store.js";
+import type { PageServerOptions } from "./lib/server.js";
 
-interface Start {
+/** The parent's options, as bench/lib/server.ts sends them. */
+interface Start extends PageServerOptions {
   type: "start";
-  mode: "cached" | "simulator";
-  apiKey: string;
-  records: number;
-  days: number;
-  projects: number;
-  seed: number;
-  latencyMs: number;
 }
 
 type Message = Start | { type: "latency"; ms: number } | { type: "dump"; file: string } | { type: "stats" };
