@@ -1,24 +1,16 @@
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Clock } from "../clock.js";
-import { ConfigError } from "../errors.js";
-import { checkDayOption } from "../summary/summarizer.js";
+import { checkDayRange } from "../summary/summarizer.js";
 import { reconcile, RECONCILE_STATUSES, type ReconcileResult, type ReconcileRow } from "../usage/reconcile.js";
 import { openMigratedDatabase } from "./context.js";
 
 /** `reconcile`: every UTC day of the range (default: all) against Deepgram's own daily usage. */
 export async function reconcileCommand(config: Config, deps: { logger: Logger; clock: Clock }, opts: { since?: string; until?: string }): Promise<ReconcileResult> {
-  const problems: string[] = [];
-  const since = checkDayOption("since", opts.since, problems);
-  const until = checkDayOption("until", opts.until, problems);
-  if (problems.length) throw new ConfigError(problems);
+  const range = checkDayRange(opts);
   const database = await openMigratedDatabase(config, deps.logger);
   try {
-    return await reconcile(database.db, {
-      now: deps.clock.now(),
-      ...(since !== undefined ? { since } : {}),
-      ...(until !== undefined ? { until } : {}),
-    });
+    return await reconcile(database.db, { now: deps.clock.now(), ...range });
   } finally {
     await database.close();
   }

@@ -1,8 +1,7 @@
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import type { Clock } from "../clock.js";
-import { ConfigError } from "../errors.js";
-import { checkDayOption, summarize, type SummaryReport } from "../summary/summarizer.js";
+import { checkDayRange, summarize, type SummaryReport } from "../summary/summarizer.js";
 import { openMigratedDatabase } from "./context.js";
 
 export interface SummarizeCommandOptions {
@@ -14,10 +13,7 @@ export interface SummarizeCommandOptions {
 
 /** `summarize`: drain the dirty days, or rebuild a range or everything, in ARCHIVER_TIMEZONE. */
 export async function summarizeCommand(config: Config, deps: { logger: Logger; clock: Clock }, opts: SummarizeCommandOptions): Promise<SummaryReport> {
-  const problems: string[] = [];
-  const since = checkDayOption("since", opts.since, problems);
-  const until = checkDayOption("until", opts.until, problems);
-  if (problems.length) throw new ConfigError(problems);
+  const range = checkDayRange(opts);
   const database = await openMigratedDatabase(config, deps.logger);
   try {
     return await summarize(database.db, {
@@ -25,8 +21,7 @@ export async function summarizeCommand(config: Config, deps: { logger: Logger; c
       now: deps.clock.now(),
       rebuild: opts.rebuild ?? false,
       concurrency: config.concurrency,
-      ...(since !== undefined ? { since } : {}),
-      ...(until !== undefined ? { until } : {}),
+      ...range,
       logger: deps.logger,
       signal: opts.signal,
     });

@@ -57,6 +57,15 @@ export function checkDayOption(name: string, value: string | undefined, problems
   return ok ? value : undefined;
 }
 
+/** `--since` and `--until` of `summarize` and `reconcile`: the ones given, or a ConfigError naming every bad one. */
+export function checkDayRange(opts: { since?: string | undefined; until?: string | undefined }): { since?: string; until?: string } {
+  const problems: string[] = [];
+  const since = checkDayOption("since", opts.since, problems);
+  const until = checkDayOption("until", opts.until, problems);
+  if (problems.length) throw new ConfigError(problems);
+  return { ...(since !== undefined ? { since } : {}), ...(until !== undefined ? { until } : {}) };
+}
+
 /**
  * Builds the day rollups. By default it drains dirty_days; each day's rollups are replaced and its
  * mark cleared in one transaction, and a day whose rows did not change is not written at all, so

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { checkDayOption } from "../../src/summary/summarizer.js";
+import { checkDayOption, checkDayRange } from "../../src/summary/summarizer.js";
+import { ConfigError } from "../../src/errors.js";
 import { usageRange } from "../../src/usage/vendor-fetch.js";
 import { formatReconcileTable } from "../../src/commands/reconcile.js";
 import { formatSummaryReport } from "../../src/commands/summarize.js";
@@ -13,6 +14,19 @@ describe("day options of summarize and reconcile", () => {
     expect(checkDayOption("since", "2026-02-30", problems)).toBeUndefined();
     expect(checkDayOption("until", "2026-3-8", problems)).toBeUndefined();
     expect(problems).toEqual(['--since must be a calendar day (YYYY-MM-DD); got "2026-02-30".', '--until must be a calendar day (YYYY-MM-DD); got "2026-3-8".']);
+  });
+  it("are checked together: the days given, or one error naming every bad one", () => {
+    expect(checkDayRange({ since: "2026-03-08", until: "2026-03-09" })).toEqual({ since: "2026-03-08", until: "2026-03-09" });
+    expect(checkDayRange({ until: "2026-03-09" })).toEqual({ until: "2026-03-09" });
+    expect(checkDayRange({})).toEqual({});
+    let error: unknown;
+    try {
+      checkDayRange({ since: "2026-02-30", until: "tomorrow" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual(['--since must be a calendar day (YYYY-MM-DD); got "2026-02-30".', '--until must be a calendar day (YYYY-MM-DD); got "tomorrow".']);
   });
 });
 
