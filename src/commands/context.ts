@@ -1,9 +1,9 @@
-import { sql } from "kysely";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { ConfigError } from "../errors.js";
 import { openPostgres, type ArchiveDatabase } from "../db/connection.js";
-import { migrateToLatest } from "../db/migrator.js";
+import { hasMigration, migrateToLatest } from "../db/migrator.js";
+import type { MigrationName } from "../../migrations/index.js";
 import { openPglite } from "../db/pglite.js";
 import { createDeepgramClient, type ClientEvent, type DeepgramClient } from "../deepgram/index.js";
 import type { SyncSettings } from "../sync/engine.js";
@@ -43,9 +43,9 @@ export async function openMigratedDatabase(config: Config, logger: Logger): Prom
 }
 
 /** The migration that made the reconciliation table, the newest one `status` reads. */
-export const STATUS_MIGRATION = "0002_usage_rollups";
+export const STATUS_MIGRATION: MigrationName = "0002_usage_rollups";
 /** The migration that made the compliance tables verify, export and hold list read. */
-export const COMPLIANCE_MIGRATION = "0003_compliance";
+export const COMPLIANCE_MIGRATION: MigrationName = "0003_compliance";
 
 /**
  * Opens the archive for a command that only reads it (status, verify, export, hold list) without
@@ -53,14 +53,13 @@ export const COMPLIANCE_MIGRATION = "0003_compliance";
  * change the database it checks. An embedded database must already exist, and the schema must
  * have `needs`, the newest migration the command reads from.
  */
-export async function openArchiveForReading(config: Config, logger: Logger, command: string, needs: string): Promise<ArchiveDatabase> {
+export async function openArchiveForReading(config: Config, logger: Logger, command: string, needs: MigrationName): Promise<ArchiveDatabase> {
   const database = await openConfiguredDatabase(config, logger, 0, { mustExist: true, command: `deepgram-archiver ${command}` });
   try {
-    const ledger = await sql<{ t: string | null }>`select to_regclass('deepgram_archive.kysely_migration')::text as t`.execute(database.db);
-    if (ledger.rows[0]!.t === null) {
+    const applied = await hasMigration(database.db, needs);
+    if (applied === null) {
       throw new Error(`The database ${database.target} holds no archive yet. Run \`deepgram-archiver sync\` (or \`deepgram-archiver migrate\`) against it first, or check DATABASE_URL.`);
     }
-    const applied = (await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.kysely_migration where name = ${needs}`.execute(database.db)).rows[0]!.n > 0;
     if (!applied) {
       throw new Error(`The archive in ${database.target} predates migration ${needs}, which \`deepgram-archiver ${command}\` reads. Run \`deepgram-archiver migrate\` (or any pass) first.`);
     }
