@@ -168,9 +168,17 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("--faults <rate>", "fraction of requests that fail (0..1)", "0")
     .option("--key <key>", "API key the simulator accepts", "simulator-key")
     .action(async (opts: Record<string, string>) => {
-      await simulateCommand(opts, io.stdout);
-      // Serves until a signal arrives.
-      await new Promise<void>((resolve) => onSignals(resolve));
+      const sim = await simulateCommand(opts, io.stdout);
+      // Serves until a signal arrives, then closes its port and connections so the process exits.
+      // The handler stays while it closes: a second signal still exits at once.
+      let unsubscribe = () => {};
+      await new Promise<void>((resolve) => (unsubscribe = onSignals(resolve)));
+      try {
+        await sim.stop();
+      } finally {
+        unsubscribe();
+      }
+      io.stdout.write("Simulator stopped.\n");
     });
 
   program

@@ -1,9 +1,12 @@
 import { systemClock } from "../clock.js";
 import { ConfigError } from "../errors.js";
-import { serveSimulator } from "../simulator/index.js";
+import { serveSimulator, type Simulator } from "../simulator/index.js";
 
-/** `simulate`: serves the fake Deepgram API and prints how to point the archiver at it. */
-export async function simulateCommand(opts: Record<string, string>, out: NodeJS.WritableStream): Promise<void> {
+/**
+ * `simulate`: serves the fake Deepgram API and prints how to point the archiver at it. Returns the
+ * running simulator; the caller stops it (the CLI does on SIGTERM/SIGINT).
+ */
+export async function simulateCommand(opts: Record<string, string>, out: NodeJS.WritableStream): Promise<Simulator> {
   const problems: string[] = [];
   const int = (name: string, min: number, max: number) => {
     const n = Number(opts[name]);
@@ -23,4 +26,5 @@ export async function simulateCommand(opts: Record<string, string>, out: NodeJS.
     `Simulated Deepgram API listening on ${sim.url} (${projects} projects, ${days} days, ~${perDay} requests a day, faults ${faultRate}).\n` +
       `Point the archiver at it:\n  DEEPGRAM_BASE_URL=${sim.url} DEEPGRAM_API_KEY=${opts.key} deepgram-archiver sync\n`,
   );
+  return sim;
 }

@@ -70,6 +70,26 @@ describe("the command line", () => {
     expect(r.stderr + r.stdout).not.toContain("wrong-key-123");
   });
 
+  it("simulate serves until SIGTERM, then closes its port and exits 0", async () => {
+    const child = startCli(["simulate", "--port", "0", "--projects", "1", "--days", "2", "--per-day", "5", "--key", "sim-key-1"], {});
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    const done = collect(child, Date.now(), 20_000);
+    const deadline = Date.now() + 30_000;
+    while (!/listening on (http:\/\/\S+) /.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const url = /listening on (http:\/\/\S+) /.exec(out)?.[1];
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    // fetch keeps its connection open afterwards: the simulator must close it, not wait for it.
+    const res = await fetch(`${url}/v1/projects`, { headers: { Authorization: "Token sim-key-1" } });
+    expect(res.status).toBe(200);
+    await res.json();
+    child.kill("SIGTERM");
+    const r = await done;
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 0, signal: null });
+    expect(r.stdout).toContain("Simulator stopped.");
+    await expect(fetch(`${url}/v1/projects`, { headers: { Authorization: "Token sim-key-1" } })).rejects.toThrow();
+  });
+
   it("archives the good project when another does not exist, and exits 1 naming the missing one", async () => {
     const [p1] = sim.projects();
     const r = await runCli(["sync"], { ...env, DEEPGRAM_PROJECT_IDS: `${p1!.project_id},no-such-project` });
