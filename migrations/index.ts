@@ -8,12 +8,9 @@ import * as m0004 from "./0004_source_hash.js";
  * Every migration, in order. A static registry instead of reading the folder: it works the same
  * under tsx, vitest and the compiled dist/ (see STACK-NOTES).
  */
-export const migrations = {
+export const migrations: Record<string, Migration> = {
   "0001_archive": m0001,
   "0002_usage_rollups": m0002,
   "0003_compliance": m0003,
   "0004_source_hash": m0004,
-} satisfies Record<string, Migration>;
-
-/** A migration's name, as the ledger (deepgram_archive.kysely_migration) records it. */
-export type MigrationName = keyof typeof migrations;
+};

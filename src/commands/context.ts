@@ -3,7 +3,6 @@ import type { Logger } from "../logger.js";
 import { ConfigError } from "../errors.js";
 import { openPostgres, type ArchiveDatabase } from "../db/connection.js";
 import { hasMigration, migrateToLatest } from "../db/migrator.js";
-import type { MigrationName } from "../../migrations/index.js";
 import { openPglite } from "../db/pglite.js";
 import { createDeepgramClient, type ClientEvent, type DeepgramClient } from "../deepgram/index.js";
 import type { SyncSettings } from "../sync/engine.js";
@@ -43,9 +42,9 @@ export async function openMigratedDatabase(config: Config, logger: Logger): Prom
 }
 
 /** The migration that made the reconciliation table, the newest one `status` reads. */
-export const STATUS_MIGRATION: MigrationName = "0002_usage_rollups";
+export const STATUS_MIGRATION = "0002_usage_rollups";
 /** The migration that made the compliance tables verify, export and hold list read. */
-export const COMPLIANCE_MIGRATION: MigrationName = "0003_compliance";
+export const COMPLIANCE_MIGRATION = "0003_compliance";
 
 /**
  * Opens the archive for a command that only reads it (status, verify, export, hold list) without
@@ -53,7 +52,7 @@ export const COMPLIANCE_MIGRATION: MigrationName = "0003_compliance";
  * change the database it checks. An embedded database must already exist, and the schema must
  * have `needs`, the newest migration the command reads from.
  */
-export async function openArchiveForReading(config: Config, logger: Logger, command: string, needs: MigrationName): Promise<ArchiveDatabase> {
+export async function openArchiveForReading(config: Config, logger: Logger, command: string, needs: string): Promise<ArchiveDatabase> {
   const database = await openConfiguredDatabase(config, logger, 0, { mustExist: true, command: `deepgram-archiver ${command}` });
   try {
     const applied = await hasMigration(database.db, needs);

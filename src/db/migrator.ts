@@ -1,5 +1,5 @@
 import { Migrator, sql, type Kysely, type MigrationResult } from "kysely";
-import { migrations, type MigrationName } from "../../migrations/index.js";
+import { migrations } from "../../migrations/index.js";
 
 export interface MigrateReport {
   applied: string[];
@@ -37,7 +37,7 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrateReport> {
  * Whether `name` is applied to the database, without changing it: null when the database has no
  * migration ledger at all (no archive yet).
  */
-export async function hasMigration(db: Kysely<any>, name: MigrationName): Promise<boolean | null> {
+export async function hasMigration(db: Kysely<any>, name: string): Promise<boolean | null> {
   const ledger = await sql<{ t: string | null }>`select to_regclass('deepgram_archive.kysely_migration')::text as t`.execute(db);
   if (ledger.rows[0]!.t === null) return null;
   const found = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.kysely_migration where name = ${name}`.execute(db);
