@@ -7,7 +7,24 @@ export function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-type Suite = { median: Record<string, number>; kept?: Record<string, unknown> | null };
+type Rate = { rowsPerSecond: number };
+type Suite = { median: Record<string, number>; runs?: { sync: Rate; copy: Rate }[]; kept?: Record<string, unknown> | null };
+
+/**
+ * The goal's ratio, said as what it is: the median of the per-run ratios, to three places so that
+ * 0.498 never reads as a met 0.50, with each run's ratio beside it. The median rates are shown too,
+ * but their quotient is not the ratio judged (the fastest sync and the fastest COPY can be in
+ * different runs).
+ */
+function copyRatio(s: Suite): string {
+  const m = s.median;
+  const runs = (s.runs ?? []).map((r) => (r.sync.rowsPerSecond / r.copy.rowsPerSecond).toFixed(3));
+  return (
+    `median of per-run ratios ${m.ratio!.toFixed(3)}x` +
+    (runs.length ? ` (runs ${runs.join(", ")})` : "") +
+    `; median rates ${Math.round(m.backfillRowsPerSecond!)} rows/s vs COPY ${Math.round(m.copyRowsPerSecond!)} rows/s`
+  );
+}
 
 export interface Goal {
   goal: string;
@@ -32,18 +49,14 @@ export function summarizeResults(result: Record<string, unknown>): Goal[] {
   const add = (goal: string, measured: string, met: boolean | null) => goals.push({ goal, measured, met });
   if (backfill) {
     const m = backfill.median;
-    add(
-      "backfill >= 0.5x COPY (aim 0.7x)",
-      `${Math.round(m.backfillRowsPerSecond!)} rows/s vs COPY ${Math.round(m.copyRowsPerSecond!)} rows/s = ${m.ratio!.toFixed(2)}x`,
-      m.ratio! >= 0.5,
-    );
+    add("backfill >= 0.5x COPY (aim 0.7x)", copyRatio(backfill), m.ratio! >= 0.5);
     if (m.schemaCopyRowsPerSecond !== undefined) add(...schemaCopyReference(m));
     add("peak RSS < 400 MB", `${m.peakRssMb!.toFixed(0)} MB at ${(result.settings as { records: number }).records} records`, m.peakRssMb! < 400);
     add("nothing-new pass < 3 s (+ latency)", `${m.nothingNewPassSeconds!.toFixed(2)} s pass, ${m.nothingNewProcessSeconds!.toFixed(2)} s process, ${m.nothingNewPages} pages`, m.nothingNewPassSeconds! < 3);
   }
   if (big) {
     const m = big.median;
-    add("backfill ratio at 1M records", `${Math.round(m.backfillRowsPerSecond!)} rows/s vs COPY ${Math.round(m.copyRowsPerSecond!)} = ${m.ratio!.toFixed(2)}x`, m.ratio! >= 0.5);
+    add("backfill ratio at 1M records", copyRatio(big), m.ratio! >= 0.5);
     if (m.schemaCopyRowsPerSecond !== undefined) add(...schemaCopyReference(m));
     const small = backfill?.median.peakRssMb;
     add(
