@@ -29,11 +29,11 @@ describe("the benchmark's COPY goal", () => {
     [27_594, 55_426],
   ]);
 
-  it("is judged on the median of the per-run ratios and says so to three places", () => {
+  it("is judged on the median of the per-run ratios and says so to three places, cut, not rounded", () => {
     const [goal] = summarizeResults(nearMiss);
     expect(goal).toEqual({
       goal: "backfill >= 0.5x COPY (aim 0.7x)",
-      measured: "median of per-run ratios 0.498x (runs 0.576, 0.392, 0.498); median rates 25155 rows/s vs COPY 55426 rows/s",
+      measured: "median of per-run ratios 0.497x (runs 0.576, 0.391, 0.497); median rates 25155 rows/s vs COPY 55426 rows/s",
       met: false,
     });
   });
@@ -48,5 +48,11 @@ describe("the benchmark's COPY goal", () => {
     );
     expect(goal!.measured).toBe("median of per-run ratios 0.500x (runs 0.500, 0.525, 0.475); median rates 20000 rows/s vs COPY 40000 rows/s");
     expect(goal!.met).toBe(true);
+  });
+
+  it("never prints a miss as 0.500", () => {
+    const [goal] = summarizeResults(result([[19_998, 40_000]]));
+    expect(goal!.measured).toBe("median of per-run ratios 0.499x (runs 0.499); median rates 19998 rows/s vs COPY 40000 rows/s");
+    expect(goal!.met).toBe(false);
   });
 });
