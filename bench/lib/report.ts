@@ -8,7 +8,7 @@ export function median(xs: number[]): number {
 }
 
 type Rate = { rowsPerSecond: number };
-type Suite = { median: Record<string, number>; runs?: { sync: Rate; copy: Rate }[]; kept?: Record<string, unknown> | null };
+type Suite = { median: Record<string, number>; runs: { sync: Rate; copy: Rate }[]; kept?: Record<string, unknown> | null };
 
 /** Three places, cut rather than rounded, so that a ratio under the goal never prints as the goal. */
 function threePlaces(x: number): string {
@@ -23,11 +23,10 @@ function threePlaces(x: number): string {
  */
 function copyRatio(s: Suite): string {
   const m = s.median;
-  const runs = (s.runs ?? []).map((r) => threePlaces(r.sync.rowsPerSecond / r.copy.rowsPerSecond));
+  const runs = s.runs.map((r) => threePlaces(r.sync.rowsPerSecond / r.copy.rowsPerSecond));
   return (
-    `median of per-run ratios ${threePlaces(m.ratio!)}x` +
-    (runs.length ? ` (runs ${runs.join(", ")})` : "") +
-    `; median rates ${Math.round(m.backfillRowsPerSecond!)} rows/s vs COPY ${Math.round(m.copyRowsPerSecond!)} rows/s`
+    `median of per-run ratios ${threePlaces(m.ratio!)}x (runs ${runs.join(", ")}); ` +
+    `median rates ${Math.round(m.backfillRowsPerSecond!)} rows/s vs COPY ${Math.round(m.copyRowsPerSecond!)} rows/s`
   );
 }
 
