@@ -11,7 +11,7 @@ type Rate = { rowsPerSecond: number };
 type Suite = { median: Record<string, number>; runs: { sync: Rate; copy: Rate }[]; kept?: Record<string, unknown> | null };
 
 /** Three places, cut rather than rounded, so that a ratio under the goal never prints as the goal. */
-function threePlaces(x: number): string {
+export function threePlaces(x: number): string {
   return (Math.floor(x * 1000 + 1e-9) / 1000).toFixed(3);
 }
 
