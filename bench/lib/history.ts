@@ -2,7 +2,7 @@
  * Every full benchmark run kept in git, one line each: the table of runs in bench/README.md, so
  * that the goals can be judged across machines and hours rather than from one run.
  */
-import { summarizeResults, threePlaces } from "./report.js";
+import { cut, summarizeResults } from "./report.js";
 
 type Median = Record<string, number | undefined>;
 type Suite = { median?: Median };
@@ -53,7 +53,7 @@ export function runLine(result: Record<string, unknown>, file: string, addedIn: 
   };
 }
 
-const ratio = (x: number) => (Number.isFinite(x) ? threePlaces(x) : "-");
+const ratio = (x: number) => (Number.isFinite(x) ? cut(x, 3) : "-");
 /** A goal's figure in bold when it misses, so the misses stand out in a column. */
 const mark = (text: string, missed: boolean) => (missed ? `**${text}**` : text);
 
@@ -67,7 +67,7 @@ export function markdownTable(lines: RunLine[]): string {
     (l) =>
       `| ${l.started} | ${l.file} | ${Math.round(l.copyRowsPerSecond)} | ${Math.round(l.backfillRowsPerSecond)} | ` +
       `${mark(ratio(l.ratio300k), l.ratio300k < 0.5)} | ${mark(ratio(l.ratio1M), l.ratio1M < 0.5)} | ` +
-      `${ratio(l.ownTable300k)} / ${ratio(l.ownTable1M)} | ${mark(l.c8OverC1.toFixed(2), l.c8OverC1 < 6)} | ` +
+      `${ratio(l.ownTable300k)} / ${ratio(l.ownTable1M)} | ${mark(cut(l.c8OverC1, 2), l.c8OverC1 < 6)} | ` +
       `${l.met}/${l.judged} | ${l.addedIn} |`,
   );
   const count = (p: (l: RunLine) => boolean) => lines.filter(p).length;

@@ -10,9 +10,10 @@ export function median(xs: number[]): number {
 type Rate = { rowsPerSecond: number };
 type Suite = { median: Record<string, number>; runs: { sync: Rate; copy: Rate }[]; kept?: Record<string, unknown> | null };
 
-/** Three places, cut rather than rounded, so that a ratio under the goal never prints as the goal. */
-export function threePlaces(x: number): string {
-  return (Math.floor(x * 1000 + 1e-9) / 1000).toFixed(3);
+/** `places` decimals, cut rather than rounded, so that a ratio under its goal never prints as the goal. */
+export function cut(x: number, places: number): string {
+  const scale = 10 ** places;
+  return (Math.floor(x * scale + 1e-9) / scale).toFixed(places);
 }
 
 /**
@@ -23,9 +24,9 @@ export function threePlaces(x: number): string {
  */
 function copyRatio(s: Suite): string {
   const m = s.median;
-  const runs = s.runs.map((r) => threePlaces(r.sync.rowsPerSecond / r.copy.rowsPerSecond));
+  const runs = s.runs.map((r) => cut(r.sync.rowsPerSecond / r.copy.rowsPerSecond, 3));
   return (
-    `median of per-run ratios ${threePlaces(m.ratio!)}x (runs ${runs.join(", ")}); ` +
+    `median of per-run ratios ${cut(m.ratio!, 3)}x (runs ${runs.join(", ")}); ` +
     `median rates ${Math.round(m.backfillRowsPerSecond!)} rows/s vs COPY ${Math.round(m.copyRowsPerSecond!)} rows/s`
   );
 }
@@ -78,7 +79,7 @@ export function summarizeResults(result: Record<string, unknown>): Goal[] {
     const r = latency.medianRowsPerSecond;
     const c1 = r["1"];
     const c8 = r["8"];
-    if (c1 && c8) add(`concurrency 8 >= 6x concurrency 1 at ${latency.latencyMs} ms/page`, `${Math.round(c8)} vs ${Math.round(c1)} rows/s = ${(c8 / c1).toFixed(1)}x`, c8 / c1 >= 6);
+    if (c1 && c8) add(`concurrency 8 >= 6x concurrency 1 at ${latency.latencyMs} ms/page`, `${Math.round(c8)} vs ${Math.round(c1)} rows/s = ${cut(c8 / c1, 2)}x`, c8 / c1 >= 6);
   }
   return goals;
 }

@@ -44,6 +44,11 @@ describe("the table of benchmark runs", () => {
     );
   });
 
+  it("cuts the concurrency ratio too, so that a miss never prints as 6.00", () => {
+    const line = runLine(result(0.5, 0.5, 3_650 * 5.996), "x", "abc1234")!;
+    expect(markdownTable([line]).split("\n")[2]).toContain("| **5.99** |");
+  });
+
   it("leaves out a run without every section, which cannot be compared", () => {
     const { latency: _, ...noLatency } = result(0.5, 0.5, 25_000);
     expect(runLine(noLatency, "x", "abc1234")).toBeNull();
