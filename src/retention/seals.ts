@@ -232,24 +232,13 @@ function scopeFilter(scope: SealScope): RawBuilder<unknown> {
 }
 
 /**
- * Every row of the sealed days in `scope` that differs from its seal, first `limit` of them, with
- * whether the archiver explains it: an added row it first archived after the seal, a changed row
- * whose sealed content it kept as a version when it fetched a new one, and in both cases raw
- * still matching content_hash and no override logged for the row since the seal.
+ * Every row of the sealed days in `scope` that differs from its seal, with whether the archiver
+ * explains it: an added row it first archived after the seal, a changed row whose sealed content it
+ * kept as a version when it fetched a new one, and in both cases raw still matching content_hash
+ * and no override logged for the row since the seal. A query of its own, to list or to count.
  */
-export async function diffSealedDays(db: Db, scope: SealScope, limit = 5000): Promise<{ rows: SealDiff[]; truncated: boolean }> {
-  const r = await sql<{
-    project_id: string;
-    day: string;
-    request_id: string;
-    created: Date;
-    kind: SealDiff["kind"];
-    sealed_hash: string | null;
-    current_hash: string | null;
-    explained: boolean;
-    override_id: string | null;
-    override_reason: string | null;
-  }>`
+function sealDiffs(scope: SealScope): RawBuilder<unknown> {
+  return sql`
     with s as (select * from deepgram_archive.day_seals s where ${scopeFilter(scope)}),
     cur as (
       select r.project_id, s.day, r.request_id, r.created, r.content_hash, r.columns_hash
@@ -282,8 +271,27 @@ export async function diffSealedDays(db: Db, scope: SealScope, limit = 5000): Pr
       select a.audit_id, a.detail ->> 'reason' as reason from deepgram_archive.audit_log a
       where a.action = 'override' and a.audit_id > s.audit_watermark and a.project_id = d.project_id
         and a.range_start = d.created and a.detail ->> 'request_id' = d.request_id and a.detail ->> 'table' like 'requests%'
-      order by a.audit_id desc limit 1) o on true
-    order by d.project_id, d.day, d.request_id collate "C", d.created
+      order by a.audit_id desc limit 1) o on true`;
+}
+
+/** The first `limit` rows of `sealDiffs`, in a stable order, and whether there were more. */
+export async function diffSealedDays(db: Db, scope: SealScope, limit = 5000): Promise<{ rows: SealDiff[]; truncated: boolean }> {
+  const r = await sql<{
+    project_id: string;
+    day: string;
+    request_id: string;
+    created: Date;
+    kind: SealDiff["kind"];
+    sealed_hash: string | null;
+    current_hash: string | null;
+    explained: boolean;
+    override_id: string | null;
+    override_reason: string | null;
+  }>`
+    select x.project_id, x.day::text as day, x.request_id, x.created, x.kind, x.sealed_hash, x.current_hash,
+      x.override_id, x.override_reason, x.explained
+    from (${sealDiffs(scope)}) x
+    order by x.project_id, x.day, x.request_id collate "C", x.created
     limit ${limit + 1}`.execute(db);
   const rows = r.rows.slice(0, limit).map((x) => ({
     projectId: x.project_id,
@@ -297,6 +305,17 @@ export async function diffSealedDays(db: Db, scope: SealScope, limit = 5000): Pr
     override: x.override_id ? { auditId: x.override_id, reason: x.override_reason } : null,
   }));
   return { rows, truncated: r.rows.length > limit };
+}
+
+/**
+ * Per sealed day in `scope` that differs from its seal: how many rows differ, and how many of them
+ * the archiver does not explain. Exact however many rows differ, where a listing stops at its limit.
+ */
+export async function countSealedDayChanges(db: Db, scope: SealScope): Promise<Map<string, { changes: number; unexplained: number }>> {
+  const r = await sql<{ project_id: string; day: string; changes: number; unexplained: number }>`
+    select x.project_id, x.day::text as day, count(*)::int as changes, count(*) filter (where not x.explained)::int as unexplained
+    from (${sealDiffs(scope)}) x group by 1, 2`.execute(db);
+  return new Map(r.rows.map((x) => [`${x.project_id}|${x.day}`, { changes: x.changes, unexplained: x.unexplained }]));
 }
 
 /**

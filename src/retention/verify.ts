@@ -1,6 +1,6 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
-import { diffSealedDays, digestOf, type SealDiff, type SealScope } from "./seals.js";
+import { countSealedDayChanges, diffSealedDays, digestOf, type SealDiff, type SealScope } from "./seals.js";
 import { withoutJit } from "./writer.js";
 
 export interface VerifyOptions {
@@ -99,13 +99,17 @@ export async function verifyArchive(db: Kysely<Database>, opts: VerifyOptions): 
         and (${opts.projectIds === null}::boolean or s.project_id in (select jsonb_array_elements_text(${projects}::jsonb)))
       order by 1, 2`.execute(trx);
     const diffs = await diffSealedDays(trx, scope, limit);
+    // A day is judged on all of its changes, not on the ones the listing had room for: a listing cut
+    // at the limit could show only explained rows of a day whose unexplained one comes after them.
+    const counts = diffs.truncated ? await countSealedDayChanges(trx, scope) : countListed(diffs.rows);
 
     const changedDays: DayCheck[] = [];
     const awaitingReseal: DayCheck[] = [];
     for (const d of days.rows) {
       const changes = diffs.rows.filter((x) => x.projectId === d.project_id && x.day === d.day);
+      const count = counts.get(`${d.project_id}|${d.day}`) ?? { changes: 0, unexplained: 0 };
       const digestMoved = d.digest !== d.current_digest || d.row_count !== d.n;
-      if (changes.length === 0 && !digestMoved) continue;
+      if (count.changes === 0 && !digestMoved) continue;
       const check: DayCheck = {
         projectId: d.project_id,
         day: d.day,
@@ -117,8 +121,8 @@ export async function verifyArchive(db: Kysely<Database>, opts: VerifyOptions): 
         reseals: d.reseals,
         changes,
       };
-      // A moved digest with no listed rows (beyond the listing limit) counts as unexplained.
-      if (changes.length > 0 && changes.every((c) => c.explained)) awaitingReseal.push(check);
+      // A moved digest with no differing row counts as unexplained.
+      if (count.changes > 0 && count.unexplained === 0) awaitingReseal.push(check);
       else changedDays.push(check);
     }
 
@@ -156,6 +160,18 @@ export async function verifyArchive(db: Kysely<Database>, opts: VerifyOptions): 
       ok: totals.bad === 0 && changedDays.length === 0 && guardProblems.length === 0,
     };
   });
+}
+
+/** Per day, the changes and unexplained changes of a listing that holds all of them. */
+function countListed(rows: SealDiff[]): Map<string, { changes: number; unexplained: number }> {
+  const counts = new Map<string, { changes: number; unexplained: number }>();
+  for (const r of rows) {
+    const c = counts.get(`${r.projectId}|${r.day}`) ?? { changes: 0, unexplained: 0 };
+    c.changes++;
+    if (!r.explained) c.unexplained++;
+    counts.set(`${r.projectId}|${r.day}`, c);
+  }
+  return counts;
 }
 
 /** The guard triggers of migrations/0003, present and enabled on every table and partition. */

@@ -218,4 +218,34 @@ describe("day seals and verify", () => {
       expect((await verify()).ok).toBe(true);
     });
   });
+
+  it("judges a day on all its changes when the listing is cut at its limit", async () => {
+    const [p, day] = [projects[1]!, "2026-11-15"];
+    const sealedAt = (await sql<{ sealed_at: Date }>`select sealed_at from deepgram_archive.day_seals where project_id = ${p} and day = ${day}`.execute(f.database.db)).rows[0]!.sealed_at;
+    const last = (
+      await sql<{ request_id: string }>`
+        select request_id from deepgram_archive.requests where project_id = ${p} and created >= ${`${day}T00:00:00Z`} and created < '2026-11-16T00:00:00Z'
+        order by request_id collate "C" desc limit 1`.execute(f.database.db)
+    ).rows[0]!.request_id;
+    // The unexplained change sorts after three the archiver explains (rows it archived after the seal).
+    await override("INC-9 erase", [sql`delete from deepgram_archive.requests where project_id = ${p} and request_id = ${last}`]);
+    const at = new Date(sealedAt.getTime() + 3_600_000);
+    await f.database.db.transaction().execute(async (trx) => {
+      await sql`select set_config('deepgram_archive.writer', 'archiver', true)`.execute(trx);
+      await sql`
+        insert into deepgram_archive.requests (project_id, request_id, created, endpoint, status, raw, content_hash, first_archived_at, last_changed_at)
+        select ${p}, '0000-late-' || i, ${`${day}T12:00:00Z`}::timestamptz, 'listen', 'succeeded', jsonb_build_object('request_id', '0000-late-' || i),
+          deepgram_archive.content_hash(jsonb_build_object('request_id', '0000-late-' || i)), ${at}, ${at}
+        from generate_series(1, 3) i`.execute(trx);
+    });
+    const cut = await verifyArchive(f.database.db, { ...all, now: f.clock.now(), limit: 2 });
+    expect([cut.ok, cut.truncated, cut.awaitingReseal]).toEqual([false, true, []]);
+    expect(cut.changedDays.map((d) => [d.projectId, d.day, d.changes.map((c) => [c.requestId, c.explained])])).toEqual([
+      [p, day, [["0000-late-1", true], ["0000-late-2", true]]],
+    ]);
+    const whole = await verify();
+    expect(whole.changedDays.map((d) => [d.day, d.changes.map((c) => [c.requestId, c.kind, c.explained])])).toEqual([
+      [day, [["0000-late-1", "added", true], ["0000-late-2", "added", true], ["0000-late-3", "added", true], [last, "removed", false]]],
+    ]);
+  });
 });
