@@ -64,7 +64,13 @@ export interface RetentionReport {
 }
 
 /** Tables of day figures that ARCHIVER_ROLLUP_RETENTION governs (migrations/0002). */
-const ROLLUP_TABLES = ["daily_usage", "daily_usage_by_tag", "vendor_daily_usage", "reconciliation"] as const;
+/** The rollup tables and the zone of their `day`: the summarizer's in ARCHIVER_TIMEZONE, Deepgram's usage and the reconciliation in UTC. */
+const ROLLUP_TABLES = [
+  { name: "daily_usage", zone: "local" },
+  { name: "daily_usage_by_tag", zone: "local" },
+  { name: "vendor_daily_usage", zone: "UTC" },
+  { name: "reconciliation", zone: "UTC" },
+] as const;
 
 interface MonthCount {
   partition: string;
@@ -165,6 +171,11 @@ async function purgeRequests(trx: Transaction<Database>, cutoff: Date, dryRun: b
         const n = deleted.rows.find((d) => d.project_id === c.project_id && d.month === c.month)?.n ?? 0;
         final.push({ ...c, expired: n });
       }
+      // The delete sees rows committed after the counts (a pass's page meanwhile, such as a new
+      // project's backfill): what it deleted is what the report and audit_log must say.
+      for (const d of deleted.rows) {
+        if (!here.some((c) => c.project_id === d.project_id && c.month === d.month)) final.push({ partition: p, project_id: d.project_id, month: d.month, expired: d.n, held: 0 });
+      }
     }
     out.totals.sealedRows = await removeExpiredSealMembers(trx, cutoff);
     // Dropping a partition locks the parent; taking that lock before the partition's keeps the
@@ -223,10 +234,11 @@ async function countExpired(trx: Transaction<Database>, table: RawBuilder<unknow
   return only ? r.rows.filter((c) => c.partition === only) : r.rows;
 }
 
-/** Rollup days before `cutoffDay`, except days a hold overlaps (in `timezone`, the rollups' zone). */
+/** Rollup days before `cutoffDay`, except days a hold overlaps, each table's days read in its own zone. */
 async function purgeRollups(trx: Transaction<Database>, cutoffDay: string, timezone: string, dryRun: boolean): Promise<Array<{ table: string; rows: number }>> {
   const out: Array<{ table: string; rows: number }> = [];
-  for (const name of ROLLUP_TABLES) {
+  for (const { name, zone } of ROLLUP_TABLES) {
+    const dayZone = zone === "local" ? timezone : "UTC";
     const exists = (await sql<{ t: string | null }>`select to_regclass(${`deepgram_archive.${name}`})::text as t`.execute(trx)).rows[0]!.t;
     if (!exists) continue;
     const table = sql.table(`deepgram_archive.${name}`);
@@ -234,7 +246,7 @@ async function purgeRollups(trx: Transaction<Database>, cutoffDay: string, timez
       t.day < ${cutoffDay}::date and not exists (
         select 1 from deepgram_archive.legal_holds h
         where h.released_at is null and (h.project_id is null or h.project_id = t.project_id)
-          and h.since < ((t.day + 1)::timestamp at time zone ${timezone}) and h.until > (t.day::timestamp at time zone ${timezone}))`;
+          and h.since < ((t.day + 1)::timestamp at time zone ${dayZone}) and h.until > (t.day::timestamp at time zone ${dayZone}))`;
     const r = dryRun
       ? await sql<{ n: number }>`select count(*)::int as n from ${table} t where ${expired}`.execute(trx)
       : await sql<{ n: number }>`with d as (delete from ${table} t where ${expired} returning 1) select count(*)::int as n from d`.execute(trx);
