@@ -75,6 +75,10 @@ describe("parseConfig", () => {
     expect(parseConfig({ DEEPGRAM_API_KEY_FILE: file }).apiKey).toBe("secret-from-file");
     expect(problemsOf({ DEEPGRAM_API_KEY_FILE: file, DEEPGRAM_API_KEY: "x" })[0]).toMatch(/not both/);
     expect(problemsOf({ DEEPGRAM_API_KEY_FILE: join(dir, "missing") })[0]).toMatch(/cannot be read \(ENOENT\)/);
+    // Two lines (or a label pasted before the key) are refused at start, as DEEPGRAM_API_KEY with white space is, without echoing the key.
+    const twoLines = join(dir, "two-lines");
+    writeFileSync(twoLines, "abcd1234\nefgh5678\n");
+    expect(problemsOf({ DEEPGRAM_API_KEY_FILE: twoLines })).toEqual([`DEEPGRAM_API_KEY_FILE ${twoLines} holds white space inside the key; the file must hold the key alone.`]);
   });
 
   it("rejects bad durations, numbers and levels instead of falling back", () => {
