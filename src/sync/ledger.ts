@@ -91,12 +91,15 @@ async function storeRejected(trx: Transaction<Database>, p: PageCommit): Promise
     on conflict (project_id, raw_hash) do update set last_seen_at = excluded.last_seen_at, seen_count = r.seen_count + 1`.execute(trx);
 }
 
-/** A failed read of a window is remembered on its ledger row (the window stays incomplete). */
+/**
+ * A failed read of a window is remembered on its ledger row (the window stays incomplete). An existing
+ * row keeps its parts: a split this read committed is not undone, so the next pass starts from it.
+ */
 export async function recordWindowError(db: Kysely<Database>, w: { projectId: string; start: Date; end: Date; parts: number; error: string; now: Date }): Promise<void> {
   await sql`
     insert into deepgram_archive.sync_windows as s (project_id, window_start, window_end, state, parts, last_error, last_fetched_at)
     values (${w.projectId}, ${w.start}, ${w.end}, 'in_progress', ${w.parts}, ${w.error}, ${w.now})
-    on conflict (project_id, window_start) do update set last_error = excluded.last_error, parts = excluded.parts`.execute(db);
+    on conflict (project_id, window_start) do update set last_error = excluded.last_error`.execute(db);
 }
 
 export async function loadLedger(db: Kysely<Database>, projectId: string, from: Date): Promise<LedgerEntry[]> {

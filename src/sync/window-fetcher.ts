@@ -63,7 +63,8 @@ export async function fetchWindow(deps: WindowFetchDeps, projectId: string, wind
     const attempt = await lane.finish(readOnce(deps, projectId, window, total, lane));
     if (attempt.kind === "done") return total;
     if (attempt.kind === "split") {
-      total.parts *= 2;
+      // Parts are whole seconds (readOnce): splitting stops at one part per MIN_PART_MS.
+      total.parts = Math.min(total.parts * 2, Math.floor((window.end - window.start) / MIN_PART_MS));
       log.info({ parts: total.parts }, "window too deep for safe offset paging; splitting it");
       continue;
     }
@@ -82,12 +83,13 @@ export async function fetchWindow(deps: WindowFetchDeps, projectId: string, wind
 async function readOnce(deps: WindowFetchDeps, projectId: string, window: PlannedWindow, total: WindowResult, lane: CommitLane): Promise<Attempt> {
   const { start, end } = window;
   const parts = total.parts;
-  const partMs = (end - start) / parts;
+  // The API takes whole seconds only (client.ts): a part's bounds are whole seconds into the window.
+  const seconds = (end - start) / 1_000;
   const seen = new Set<string>();
   let firstPage = true;
   for (let i = 0; i < parts; i++) {
-    const ps = Math.round(start + i * partMs);
-    const pe = i === parts - 1 ? end : Math.round(start + (i + 1) * partMs);
+    const ps = start + Math.floor((i * seconds) / parts) * 1_000;
+    const pe = i === parts - 1 ? end : start + Math.floor(((i + 1) * seconds) / parts) * 1_000;
     for (let page = 0; ; page++) {
       if (page >= MAX_PAGES_PER_RANGE && pe - ps > MIN_PART_MS) return { kind: "split" };
       const { read, more } = await listPage(deps, projectId, { start: new Date(ps), end: new Date(pe), page, limit: PAGE_LIMIT }, { from: ps, to: pe, end }, seen);
