@@ -37,8 +37,8 @@ export interface StatusReport {
 export async function getStatus(database: ArchiveDatabase, clock: Clock, settings: Pick<SyncSettings, "windowMs" | "settleMs" | "rescanMs">): Promise<StatusReport> {
   const db = database.db;
   const now = clock.now();
-  const projects = await sql<{ project_id: string; name: string | null; archive_start: Date | null; rows: number; oldest: Date | null; newest: Date | null; gaps: number; gap_seconds: number; rejected: number; dirty: number }>`
-    select p.project_id, p.name, p.archive_start,
+  const projects = await sql<{ project_id: string; name: string | null; archive_start: Date | null; first_seen_at: Date; rows: number; oldest: Date | null; newest: Date | null; gaps: number; gap_seconds: number; rejected: number; dirty: number }>`
+    select p.project_id, p.name, p.archive_start, p.first_seen_at,
       coalesce(r.n, 0)::int as rows, r.oldest, r.newest,
       (select count(*) from deepgram_archive.sync_gaps g where g.project_id = p.project_id)::int as gaps,
       coalesce((select sum(extract(epoch from g.gap_end - g.gap_start)) from deepgram_archive.sync_gaps g where g.project_id = p.project_id), 0)::float8 as gap_seconds,
@@ -60,7 +60,7 @@ export async function getStatus(database: ArchiveDatabase, clock: Clock, setting
   for (const p of projects.rows) {
     const ledger = await loadLedger(db, p.project_id, new Date(0));
     const plan = p.archive_start
-      ? planWindows({ now: now.getTime(), windowMs: settings.windowMs, settleMs: settings.settleMs, rescanMs: settings.rescanMs, archiveStart: p.archive_start.getTime(), ledger })
+      ? planWindows({ now: now.getTime(), windowMs: settings.windowMs, settleMs: settings.settleMs, rescanMs: settings.rescanMs, archiveStart: p.archive_start.getTime(), firstSeenAt: p.first_seen_at.getTime(), ledger })
       : null;
     const oldestMissing = plan?.windows.find((w) => w.reason === "backfill")?.start;
     const nextOpen = Math.floor((now.getTime() - settings.settleMs) / settings.windowMs) * settings.windowMs;

@@ -94,14 +94,14 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         log.info({ projectId: p.project_id }, "project skipped: another process is archiving it");
         continue;
       }
-      const { archiveStart, accountedUntil } = await ensureProject(db, {
+      const marks = await ensureProject(db, {
         projectId: p.project_id,
         name: p.name,
         raw: p.raw,
         archiveStart: new Date(alignDown(now.getTime() - HORIZON_MS, settings.windowMs)),
         now,
       });
-      const windows = await planProject(deps, p.project_id, { archiveStart, accountedUntil }, now, options, report);
+      const windows = await planProject(deps, p.project_id, marks, now, options, report);
       report.windowsPlanned = windows.length;
       for (const w of windows) queue.push({ projectId: p.project_id, window: w });
     }
@@ -241,7 +241,7 @@ async function resolveProjects(deps: SyncDeps, options: SyncOptions): Promise<Ar
 async function planProject(
   deps: SyncDeps,
   projectId: string,
-  marks: { archiveStart: Date; accountedUntil: Date | null },
+  marks: { archiveStart: Date; accountedUntil: Date | null; firstSeenAt: Date },
   now: Date,
   options: SyncOptions,
   report: ProjectReport,
@@ -270,12 +270,13 @@ async function planProject(
     settleMs: settings.settleMs,
     rescanMs: settings.rescanMs,
     archiveStart: marks.archiveStart.getTime(),
+    firstSeenAt: marks.firstSeenAt.getTime(),
     accountedUntil: marks.accountedUntil?.getTime(),
     ledger,
     pendingStarts,
     flaggedStarts,
   });
-  if (plan.lost.length > 0) {
+  if (plan.gaps.length > 0) {
     await recordGaps(db, { projectId, lost: plan.lost, gaps: plan.gaps, now });
     for (const g of plan.gaps) {
       logger.error(

@@ -121,12 +121,12 @@ export async function pendingWindowStarts(db: Kysely<Database>, projectId: strin
   return new Set(rows.rows.map((r) => Math.floor(r.created.getTime() / windowMs) * windowMs));
 }
 
-/** Records the archive's start on a project's first pass; returns it and the planning watermark. */
+/** Records the archive's start on a project's first pass; returns it, the planning watermark and when the project was first seen. */
 export async function ensureProject(
   db: Kysely<Database>,
   p: { projectId: string; name: string | null; raw: unknown; archiveStart: Date; now: Date },
-): Promise<{ archiveStart: Date; accountedUntil: Date | null }> {
-  const res = await sql<{ archive_start: Date; accounted_until: Date | null }>`
+): Promise<{ archiveStart: Date; accountedUntil: Date | null; firstSeenAt: Date }> {
+  const res = await sql<{ archive_start: Date; accounted_until: Date | null; first_seen_at: Date }>`
     insert into deepgram_archive.projects as p (project_id, name, archive_start, first_seen_at, last_seen_at, raw)
     values (${p.projectId}, ${p.name}, ${p.archiveStart}, ${p.now}, ${p.now}, ${p.raw === null ? null : JSON.stringify(p.raw)}::jsonb)
     on conflict (project_id) do update set
@@ -134,8 +134,8 @@ export async function ensureProject(
       raw = coalesce(excluded.raw, p.raw),
       last_seen_at = excluded.last_seen_at,
       archive_start = coalesce(p.archive_start, excluded.archive_start)
-    returning archive_start, accounted_until`.execute(db);
-  return { archiveStart: res.rows[0]!.archive_start, accountedUntil: res.rows[0]!.accounted_until };
+    returning archive_start, accounted_until, first_seen_at`.execute(db);
+  return { archiveStart: res.rows[0]!.archive_start, accountedUntil: res.rows[0]!.accounted_until, firstSeenAt: res.rows[0]!.first_seen_at };
 }
 
 /** Moves the planning watermark forward (never back) once the windows before it are accounted for. */
@@ -145,12 +145,16 @@ export async function advanceAccountedUntil(db: Kysely<Database>, projectId: str
     where project_id = ${projectId}`.execute(db);
 }
 
-/** Windows that fell off the horizon unread: ledger rows marked lost and merged gap rows, once. */
+/**
+ * What fell off the horizon unread: the windows, marked lost so they are reported once, and the
+ * gap rows. A gap that starts inside or at the end of a recorded one extends it (the part of a
+ * window the horizon reached, then more of it on a later pass), so rows never overlap.
+ */
 export async function recordGaps(
   db: Kysely<Database>,
   g: { projectId: string; lost: Array<{ start: number; end: number }>; gaps: Array<{ start: number; end: number }>; now: Date },
 ): Promise<void> {
-  if (g.lost.length === 0) return;
+  if (g.lost.length === 0 && g.gaps.length === 0) return;
   await db.transaction().execute(async (trx) => {
     const lost = JSON.stringify(g.lost.map((w) => ({ s: new Date(w.start).toISOString(), e: new Date(w.end).toISOString() })));
     await sql`
@@ -158,10 +162,15 @@ export async function recordGaps(
       select ${g.projectId}, x.s, x.e, 'lost' from jsonb_to_recordset(${lost}::jsonb) as x(s timestamptz, e timestamptz)
       on conflict (project_id, window_start) do update set state = 'lost'`.execute(trx);
     for (const gap of g.gaps) {
+      const [start, end] = [new Date(gap.start), new Date(gap.end)];
       await sql`
+        with touching as (
+          update deepgram_archive.sync_gaps s set gap_end = greatest(s.gap_end, ${end})
+          where s.project_id = ${g.projectId} and s.gap_start <= ${start} and s.gap_end >= ${start}
+          returning 1)
         insert into deepgram_archive.sync_gaps (project_id, gap_start, gap_end, detected_at, reason)
-        values (${g.projectId}, ${new Date(gap.start)}, ${new Date(gap.end)}, ${g.now},
-          'fell off the 90-day horizon before it was archived')
+        select ${g.projectId}, ${start}, ${end}, ${g.now}, 'fell off the 90-day horizon before it was archived'
+        where not exists (select 1 from touching)
         on conflict (project_id, gap_start) do update set gap_end = greatest(sync_gaps.gap_end, excluded.gap_end)`.execute(trx);
     }
   });

@@ -25,7 +25,11 @@ export const mayBeArchived = (w: PlannedWindow): boolean => w.reason !== "backfi
 
 export interface Plan {
   windows: PlannedWindow[];
-  /** Ranges that fell off the horizon before they were archived (merged runs of windows). */
+  /**
+   * Ranges that fell off the horizon before they were archived: runs of windows, and the part
+   * before the horizon of a window still unarchived that the horizon has reached (Deepgram may
+   * have deleted its records there, though the window is still fetched), merged.
+   */
   gaps: Array<{ start: number; end: number }>;
   /** Every grid window of those gaps, to be marked lost so they are reported once. */
   lost: Array<{ start: number; end: number }>;
@@ -43,6 +47,11 @@ export interface PlanInput {
   rescanMs: number;
   /** Start of this project's archive (first pass); windows before it were never promised. */
   archiveStart: number;
+  /**
+   * When the archiver first saw the project. Deepgram listed everything from 90 days before that,
+   * so only what the horizon passed since can have been lost.
+   */
+  firstSeenAt: number;
   /** Windows before this are known complete or lost (the ledger need not be read before it). */
   accountedUntil?: number;
   ledger: LedgerEntry[];
@@ -74,6 +83,7 @@ export function planWindows(input: PlanInput): Plan {
   const pending: PlannedWindow[] = [];
   const flagged: PlannedWindow[] = [];
   const lost: Array<{ start: number; end: number }> = [];
+  const partial: Array<{ start: number; end: number }> = [];
   let closed = 0;
   let complete = 0;
 
@@ -89,14 +99,17 @@ export function planWindows(input: PlanInput): Plan {
       if (!isComplete && entry?.state !== "lost") lost.push({ start, end });
       continue;
     }
-    if (!isComplete) backfill.push({ ...window, reason: "backfill" });
-    else if (end > now - input.rescanMs) rescan.push({ ...window, reason: "rescan" });
+    if (!isComplete) {
+      const from = Math.max(start, input.firstSeenAt - HORIZON_MS);
+      if (from < horizon && entry?.state !== "lost") partial.push({ start: from, end: horizon });
+      backfill.push({ ...window, reason: "backfill" });
+    } else if (end > now - input.rescanMs) rescan.push({ ...window, reason: "rescan" });
     else if (input.flaggedStarts?.has(start)) flagged.push({ ...window, reason: "flagged" });
     else if (input.pendingStarts?.has(start)) pending.push({ ...window, reason: "pending" });
   }
   return {
     windows: [...backfill, ...rescan, ...flagged, ...pending],
-    gaps: mergeRanges(lost),
+    gaps: mergeRanges([...lost, ...partial]),
     lost,
     closedWindows: closed,
     completeWindows: complete,

@@ -4,7 +4,8 @@ import { explicitWindows, planWindows, type LedgerEntry } from "../../src/sync/p
 const H = 3_600_000;
 const D = 24 * H;
 const now = Date.parse("2026-11-20T12:20:00Z");
-const base = { now, windowMs: H, settleMs: 15 * 60_000, rescanMs: 72 * H };
+// First seen long ago: every window the horizon passed could have been archived.
+const base = { now, windowMs: H, settleMs: 15 * 60_000, rescanMs: 72 * H, firstSeenAt: now - 200 * D };
 
 describe("planWindows", () => {
   it("plans every closed window from the archive start, oldest first", () => {
@@ -52,16 +53,29 @@ describe("planWindows", () => {
     expect(plan.windows.find((w) => w.start === s)).toBeUndefined();
   });
 
-  it("turns unarchived windows past the horizon into one merged gap, reported once", () => {
+  it("turns unarchived windows past the horizon, and the part of the next one the horizon passed, into one merged gap", () => {
     const archiveStart = now - 92 * D;
+    const horizon = now - 90 * D; // 2026-08-22T12:20Z, 20 minutes into its window
+    const straddling = Math.floor(horizon / H) * H;
     const first = planWindows({ ...base, archiveStart, ledger: [] });
-    expect(first.gaps).toHaveLength(1);
-    expect(first.gaps[0]!.start).toBe(Math.floor(archiveStart / H) * H);
-    expect(first.gaps[0]!.end).toBe(Math.floor((now - 90 * D) / H) * H);
-    const ledger = first.lost.map((w) => ({ ...w, state: "lost" as const, parts: 1 }));
-    const second = planWindows({ ...base, archiveStart, ledger });
-    expect(second.gaps).toEqual([]);
-    expect(second.windows[0]!.start).toBe(Math.floor((now - 90 * D) / H) * H);
+    expect(first.gaps).toEqual([{ start: Math.floor(archiveStart / H) * H, end: horizon }]);
+    expect(first.lost.at(-1)).toEqual({ start: straddling - H, end: straddling });
+    expect(first.windows[0]).toEqual({ start: straddling, end: straddling + H, parts: 1, reason: "backfill" });
+    // The lost windows are reported once; the window the horizon reached, while still unread, reaches the new horizon.
+    const lost = first.lost.map((w) => ({ ...w, state: "lost" as const, parts: 1 }));
+    const later = planWindows({ ...base, now: now + 10 * 60_000, archiveStart, ledger: lost });
+    expect(later.gaps).toEqual([{ start: straddling, end: horizon + 10 * 60_000 }]);
+    // Once it is archived, nothing more.
+    const done = planWindows({ ...base, archiveStart, ledger: [...lost, { start: straddling, end: straddling + H, state: "complete", parts: 1 }] });
+    expect(done.gaps).toEqual([]);
+    expect(done.windows.find((w) => w.start === straddling)).toBeUndefined();
+  });
+
+  it("records no gap for what the horizon had passed before the project was first seen", () => {
+    // A first pass at 12:20: its archive starts at the window holding the horizon, whose first 20 minutes Deepgram no longer lists.
+    const plan = planWindows({ ...base, firstSeenAt: now, archiveStart: Math.floor((now - 90 * D) / H) * H, ledger: [] });
+    expect(plan.gaps).toEqual([]);
+    expect(plan.windows[0]!.start).toBe(Math.floor((now - 90 * D) / H) * H);
   });
 
   it("adds windows with pending rows and flagged windows after the rescan horizon", () => {
