@@ -7,7 +7,12 @@ import { getStatus, type ProjectStatus } from "../commands/status.js";
 
 /** Days shown in the status page's chart. */
 export const CHART_DAYS = 30;
-/** Passes looked at for "last success" per project (sync_runs grows by one row per pass). */
+/**
+ * Passes read at a time, newest first, for each project's last success and last attempt (sync_runs
+ * grows by one row per pass and is never pruned). Usually the first batch answers for every project;
+ * a project without a success in it (failing for a while, no longer archived, never succeeded yet) is
+ * looked for further back, in batches twice as large each time, until found or the table ends.
+ */
 const RECENT_RUNS = 2000;
 
 export interface DayFigures {
@@ -50,21 +55,7 @@ export interface SnapshotSettings extends Pick<SyncSettings, "windowMs" | "settl
 export async function loadArchiveSnapshot(database: ArchiveDatabase, clock: Clock, settings: SnapshotSettings): Promise<ArchiveSnapshot> {
   const db = database.db;
   const status = await getStatus(database, clock, settings);
-  const passes = await sql<{ project_id: string; last_success: Date | null; run_id: string | null; outcome: string | null; finished_at: Date | null; error: string | null }>`
-    with recent as (
-      select run_id, finished_at, details from deepgram_archive.sync_runs
-      where finished_at is not null order by run_id desc limit ${RECENT_RUNS}
-    ), per_project as (
-      select r.run_id, r.finished_at, p->>'projectId' as project_id, p->>'outcome' as outcome, p->>'error' as error
-      from recent r cross join lateral jsonb_array_elements(coalesce(r.details->'projects', '[]'::jsonb)) p
-    ), latest as (
-      select distinct on (project_id) project_id, run_id, outcome, finished_at, error
-      from per_project where outcome <> 'skipped' order by project_id, run_id desc
-    )
-    select s.project_id, s.last_success, l.run_id::text as run_id, l.outcome, l.finished_at, l.error
-    from (select project_id, max(finished_at) filter (where outcome = 'succeeded') as last_success from per_project group by project_id) s
-    left join latest l using (project_id)`.execute(db);
-  const byProject = new Map(passes.rows.map((r) => [r.project_id, r]));
+  const byProject = await loadPasses(database, status.projects.map((p) => p.projectId));
   const dirty = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.dirty_days`.execute(db);
   const reconciliation = await loadReconciliation(database);
   const { source, daily } = await loadDaily(database, clock, settings.timezone);
@@ -77,13 +68,79 @@ export async function loadArchiveSnapshot(database: ArchiveDatabase, clock: Cloc
       const pass = byProject.get(p.projectId);
       return {
         ...p,
-        lastSuccessAt: pass?.last_success?.toISOString() ?? null,
-        lastAttempt: pass?.run_id ? { runId: pass.run_id, outcome: pass.outcome!, finishedAt: pass.finished_at?.toISOString() ?? null, error: pass.error } : null,
+        lastSuccessAt: pass?.lastSuccess?.toISOString() ?? null,
+        lastAttempt: pass?.lastAttempt ?? null,
         reconciliation: reconciliation === null ? null : (reconciliation.get(p.projectId) ?? { okDays: 0, mismatchDays: 0, otherDays: 0, latestMismatches: [] }),
         daily: daily(p.projectId),
       };
     }),
   };
+}
+
+interface ProjectPasses {
+  lastSuccess: Date | null;
+  lastAttempt: ProjectSnapshot["lastAttempt"];
+}
+
+interface PassBatchRow {
+  /** Passes in this batch, and the oldest one's run_id (the next batch reads below it). */
+  runs: number;
+  lowest: string | null;
+  project_id: string | null;
+  last_success: Date | null;
+  run_id: string | null;
+  outcome: string | null;
+  finished_at: Date | null;
+  error: string | null;
+}
+
+/**
+ * Each project's last success (latest finish of a pass whose details list the project as succeeded)
+ * and last attempt (newest pass, by run_id, that did not skip it), however many passes came since.
+ * Outcomes are per project inside sync_runs.details (src/sync/run-log.ts): a pass that is partial
+ * overall may have succeeded for some of its projects. No index covers those details (sync_runs has
+ * only its primary key), so the newest passes are read first through that key, and older ones only
+ * while some project is still without a success: a healthy archive reads RECENT_RUNS rows, one whose
+ * project stopped succeeding reads back to that project's last success.
+ */
+async function loadPasses(database: ArchiveDatabase, projectIds: string[]): Promise<Map<string, ProjectPasses>> {
+  const found = new Map<string, ProjectPasses>(projectIds.map((id) => [id, { lastSuccess: null, lastAttempt: null }]));
+  let open = projectIds;
+  let below: string | null = null;
+  for (let limit = RECENT_RUNS; open.length > 0; limit *= 2) {
+    const batch = await sql<PassBatchRow>`
+      with per_run as (
+        select r.run_id, r.n, r.finished_at, e->>'projectId' as project_id, e->>'outcome' as outcome, e->>'error' as error
+        from (
+          select run_id, finished_at, details, row_number() over (order by run_id desc) as n from deepgram_archive.sync_runs
+          where finished_at is not null ${below === null ? sql`` : sql`and run_id < ${below}::bigint`}
+          order by run_id desc limit ${limit}
+        ) r
+        left join lateral (
+          select e from jsonb_array_elements(coalesce(r.details->'projects', '[]'::jsonb)) e where e->>'projectId' in (${sql.join(open)})
+        ) m on true
+      ), per_project as (
+        select project_id, max(finished_at) filter (where outcome = 'succeeded') as last_success, max(run_id) filter (where outcome <> 'skipped') as attempt
+        from per_run where project_id is not null group by project_id
+      )
+      select b.runs, b.lowest, s.project_id, s.last_success, a.run_id::text as run_id, a.outcome, a.finished_at, a.error
+      from (select coalesce(max(n), 0)::int as runs, min(run_id)::text as lowest from per_run) b
+      left join per_project s on true
+      left join per_run a on a.project_id = s.project_id and a.run_id = s.attempt`.execute(database.db);
+    for (const r of batch.rows) {
+      const pass = r.project_id === null ? undefined : found.get(r.project_id);
+      if (!pass) continue;
+      // A project is looked for until its success is found, so at most one batch gives it one.
+      pass.lastSuccess ??= r.last_success;
+      // Batches go from newer to older passes: the first attempt found is the latest.
+      if (!pass.lastAttempt && r.run_id) pass.lastAttempt = { runId: r.run_id, outcome: r.outcome!, finishedAt: r.finished_at?.toISOString() ?? null, error: r.error };
+    }
+    const { runs, lowest }: PassBatchRow = batch.rows[0]!;
+    if (runs < limit || lowest === null) break;
+    below = lowest;
+    open = open.filter((id) => found.get(id)!.lastSuccess === null);
+  }
+  return found;
 }
 
 async function hasColumns(database: ArchiveDatabase, relation: string, columns: string[]): Promise<boolean> {

@@ -11,6 +11,11 @@ import { openPostgres } from "../../src/db/connection.js";
 import { silentLogger } from "../../src/logger.js";
 import { assessReadiness, checkDatabase } from "../../src/service/readiness.js";
 import { createTestDatabase } from "../helpers/database.js";
+import { ENGINES } from "../helpers/engines.js";
+import { loadArchiveSnapshot } from "../../src/service/archive-snapshot.js";
+import { createAlerts } from "../../src/service/alerts.js";
+import { renderStatusPage } from "../../src/service/status-page.js";
+import type { ProjectReport } from "../../src/sync/report.js";
 
 const TOKEN = "status-token-0123456789abcdef";
 const SCHEDULE = "*/10 * * * * *";
@@ -241,6 +246,62 @@ describe("the service", () => {
     await expect(fetch(service.url + "/healthz")).rejects.toThrow();
     await service.stop();
     f.sim.control.setLatency(0);
+  });
+});
+
+describe.each(ENGINES)("the archive snapshot on %s", (engine) => {
+  let g: ArchiveFixture;
+  beforeAll(async () => {
+    g = await createArchiveFixture(`snapshot_${engine}`, { engine, sim: { projects: 2, perDay: 5 }, settings: { windowMs: 24 * 3_600_000 } });
+  });
+  afterAll(async () => {
+    await g?.close();
+  });
+
+  it("keeps a project's last success and last attempt however many passes came after them", async () => {
+    const db = g.database.db;
+    const [p1, p2] = g.sim.projects();
+    const first = await g.sync();
+    expect(first.outcome).toBe("succeeded");
+    const t0 = first.finishedAt;
+    const reports = (edit: (r: ProjectReport) => Partial<ProjectReport>) => JSON.stringify({ projects: first.projects.map((r) => ({ ...r, ...edit(r) })) });
+    const refused = "Deepgram refused the key for this project (403)";
+    // 80 days at */15 (7680 passes) without a success for project 1: its key was refused, then for the
+    // last 2100 passes another replica held its lock. Project 2 succeeded in every one of them.
+    const passes = async (count: number, from: Date, details: string) =>
+      sql`insert into deepgram_archive.sync_runs (command, started_at, finished_at, outcome, projects, error, details)
+        select 'run', ${from}::timestamptz + i * interval '15 minutes', ${from}::timestamptz + i * interval '15 minutes' + interval '20 seconds', 'partial', 2, ${refused}, ${details}::jsonb
+        from generate_series(1, ${count}::int) i order by i`.execute(db);
+    const refusedPasses = 7680 - 2100;
+    await passes(refusedPasses, t0, reports((r) => (r.projectId === p1!.project_id ? { outcome: "failed", error: refused } : {})));
+    const lastRefused = (await sql<{ run_id: string; finished_at: Date }>`
+      select r.run_id::text as run_id, r.finished_at from deepgram_archive.sync_runs r order by r.run_id desc limit 1`.execute(db)).rows[0]!;
+    const busy = "another archiver process holds this project's lock; it is being archived there";
+    await passes(2100, new Date(t0.getTime() + refusedPasses * 15 * 60_000), reports((r) => (r.projectId === p1!.project_id ? { outcome: "skipped", error: busy } : {})));
+    g.clock.advance(80 * D + 3_600_000);
+    // A pass of project 2 alone (sync --project): project 1 is not in its details at all.
+    const last = await g.sync({ projectIds: [p2!.project_id] });
+    expect(last.outcome).toBe("succeeded");
+
+    const snapshot = await loadArchiveSnapshot(g.database, g.clock, g.settings);
+    const [s1, s2] = [p1, p2].map((p) => snapshot.projects.find((x) => x.projectId === p!.project_id)!);
+    expect(s1!.lastSuccessAt).toBe(t0.toISOString());
+    expect(s1!.lastAttempt).toEqual({ runId: lastRefused.run_id, outcome: "failed", finishedAt: lastRefused.finished_at.toISOString(), error: refused });
+    expect(s2!.lastSuccessAt).toBe(last.finishedAt.toISOString());
+    expect(s2!.lastAttempt).toEqual({ runId: last.runId, outcome: "succeeded", finishedAt: last.finishedAt.toISOString(), error: null });
+
+    // What depends on it: the staleness series, the horizon alert (held back while lastSuccessAt is
+    // null, for a first backfill) and the status page.
+    const metrics = createArchiverMetrics();
+    metrics.applySnapshot(snapshot);
+    expect(sampleOf(await metrics.registry.metrics(), `archiver_last_success_timestamp_seconds{project="${p1!.project_id}"}`)).toBe(t0.getTime() / 1000);
+    expect(s1!.horizonMarginSeconds).toBeLessThan(14 * 86_400);
+    const logs = captureLogs("info");
+    createAlerts({ logger: logs.logger, clock: g.clock }).review(snapshot);
+    expect(logs.lines.filter((l) => l.level === LEVEL.error && l.alert === "horizon_margin").map((l) => l.projectId)).toEqual([p1!.project_id]);
+    const page = renderStatusPage(snapshot, { schedule: "*/15 * * * *", timezone: "UTC", ready: { ready: true, reason: null }, passRunningSince: null, lastPass: null, nextRun: null }, g.clock.now());
+    const card = page.split("<article").find((a) => a.includes(p1!.project_id))!;
+    expect(card).toContain(`<dt>Last success</dt><dd>${t0.toISOString().slice(0, 16).replace("T", " ")} UTC (`);
   });
 });
 
