@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "kysely";
 import { createArchiveFixture, type ArchiveFixture } from "../helpers/archive-fixture.js";
+import { ENGINES } from "../helpers/engines.js";
 import { recordGaps } from "../../src/sync/ledger.js";
 
 const D = 86_400_000;
 
-describe("a window the 90-day horizon reaches before it is archived", () => {
+describe.each(ENGINES)("a window the 90-day horizon reaches before it is archived, on %s", (engine) => {
   let f: ArchiveFixture;
   beforeAll(async () => {
     // Day windows: few requests, and the horizon falls half a day into one of them.
-    f = await createArchiveFixture("horizon_gaps", { sim: { projects: 1, days: 95, perDay: 200 }, settings: { windowMs: D } });
+    f = await createArchiveFixture(`horizon_gaps_${engine}`, { engine, sim: { projects: 1, days: 95, perDay: 200 }, settings: { windowMs: D } });
   });
   afterAll(async () => {
     await f?.close();
