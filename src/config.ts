@@ -95,6 +95,8 @@ export function parseConfig(env: Record<string, string | undefined>, options: Pa
   }
 
   const windowMs = duration(get, "ARCHIVER_WINDOW", "1h", problems, { min: 60_000, max: 86_400_000 });
+  // Window bounds are multiples of it, and Deepgram's listing takes whole-second times only.
+  if (windowMs % 1_000 !== 0) problems.push(`ARCHIVER_WINDOW ${JSON.stringify(get("ARCHIVER_WINDOW"))} must be whole seconds (e.g. "1h" or "90s"): Deepgram's request listing takes whole-second times.`);
   const settleMs = duration(get, "ARCHIVER_SETTLE", "15m", problems, { min: 0, max: 86_400_000 });
   const rescanMs = duration(get, "ARCHIVER_RESCAN", "72h", problems, { min: 0, max: HORIZON_MS });
   const requestTimeoutMs = duration(get, "ARCHIVER_REQUEST_TIMEOUT", "30s", problems, { min: 1_000, max: 600_000 });

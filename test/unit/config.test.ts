@@ -81,6 +81,13 @@ describe("parseConfig", () => {
     expect(problemsOf({ DEEPGRAM_API_KEY_FILE: twoLines })).toEqual([`DEEPGRAM_API_KEY_FILE ${twoLines} holds white space inside the key; the file must hold the key alone.`]);
   });
 
+  it("refuses a window that is not whole seconds, which no request could carry", () => {
+    expect(problemsOf({ ARCHIVER_WINDOW: "1m500ms" })).toEqual([
+      `ARCHIVER_WINDOW "1m500ms" must be whole seconds (e.g. "1h" or "90s"): Deepgram's request listing takes whole-second times.`,
+    ]);
+    expect(problemsOf({ ARCHIVER_WINDOW: "90s" })).toEqual([]);
+  });
+
   it("rejects bad durations, numbers and levels instead of falling back", () => {
     const problems = problemsOf({
       ARCHIVER_WINDOW: "30s",
