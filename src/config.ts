@@ -150,9 +150,10 @@ function readApiKey(direct: string | undefined, file: string | undefined, proble
       // The file's own line ends go; white space inside is a second line or a pasted label, which
       // no key has and no HTTP header can carry.
       const key = readFileSync(file, "utf8").trim();
-      if (key === "") problems.push(`DEEPGRAM_API_KEY_FILE ${file} is empty.`);
-      else if (/\s/.test(key)) problems.push(`DEEPGRAM_API_KEY_FILE ${file} holds white space inside the key; the file must hold the key alone.`);
-      return key === "" || /\s/.test(key) ? null : key;
+      const problem = key === "" ? "is empty." : /\s/.test(key) ? "holds white space inside the key; the file must hold the key alone." : null;
+      if (problem === null) return key;
+      problems.push(`DEEPGRAM_API_KEY_FILE ${file} ${problem}`);
+      return null;
     } catch (err) {
       problems.push(`DEEPGRAM_API_KEY_FILE ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"}).`);
       return null;

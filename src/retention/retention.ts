@@ -63,8 +63,10 @@ export interface RetentionReport {
   rollups: Array<{ table: string; rows: number }>;
 }
 
-/** Tables of day figures that ARCHIVER_ROLLUP_RETENTION governs (migrations/0002). */
-/** The rollup tables and the zone of their `day`: the summarizer's in ARCHIVER_TIMEZONE, Deepgram's usage and the reconciliation in UTC. */
+/**
+ * Tables of day figures that ARCHIVER_ROLLUP_RETENTION governs (migrations/0002), and the zone of
+ * their `day`: the summarizer's in ARCHIVER_TIMEZONE, Deepgram's usage and the reconciliation in UTC.
+ */
 const ROLLUP_TABLES = [
   { name: "daily_usage", zone: "local" },
   { name: "daily_usage_by_tag", zone: "local" },

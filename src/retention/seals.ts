@@ -288,7 +288,7 @@ export async function diffSealedDays(db: Db, scope: SealScope, limit = 5000): Pr
     override_id: string | null;
     override_reason: string | null;
   }>`
-    select x.project_id, x.day::text as day, x.request_id, x.created, x.kind, x.sealed_hash, x.current_hash,
+    select x.project_id, x.day, x.request_id, x.created, x.kind, x.sealed_hash, x.current_hash,
       x.override_id, x.override_reason, x.explained
     from (${sealDiffs(scope)}) x
     order by x.project_id, x.day, x.request_id collate "C", x.created
@@ -313,7 +313,7 @@ export async function diffSealedDays(db: Db, scope: SealScope, limit = 5000): Pr
  */
 export async function countSealedDayChanges(db: Db, scope: SealScope): Promise<Map<string, { changes: number; unexplained: number }>> {
   const r = await sql<{ project_id: string; day: string; changes: number; unexplained: number }>`
-    select x.project_id, x.day::text as day, count(*)::int as changes, count(*) filter (where not x.explained)::int as unexplained
+    select x.project_id, x.day, count(*)::int as changes, count(*) filter (where not x.explained)::int as unexplained
     from (${sealDiffs(scope)}) x group by 1, 2`.execute(db);
   return new Map(r.rows.map((x) => [`${x.project_id}|${x.day}`, { changes: x.changes, unexplained: x.unexplained }]));
 }

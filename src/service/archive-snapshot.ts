@@ -110,9 +110,9 @@ async function loadPasses(database: ArchiveDatabase, projectIds: string[]): Prom
   for (let limit = RECENT_RUNS; open.length > 0; limit *= 2) {
     const batch = await sql<PassBatchRow>`
       with per_run as (
-        select r.run_id, r.n, r.finished_at, e->>'projectId' as project_id, e->>'outcome' as outcome, e->>'error' as error
+        select r.run_id, r.finished_at, e->>'projectId' as project_id, e->>'outcome' as outcome, e->>'error' as error
         from (
-          select run_id, finished_at, details, row_number() over (order by run_id desc) as n from deepgram_archive.sync_runs
+          select run_id, finished_at, details from deepgram_archive.sync_runs
           where finished_at is not null ${below === null ? sql`` : sql`and run_id < ${below}::bigint`}
           order by run_id desc limit ${limit}
         ) r
@@ -124,7 +124,7 @@ async function loadPasses(database: ArchiveDatabase, projectIds: string[]): Prom
         from per_run where project_id is not null group by project_id
       )
       select b.runs, b.lowest, s.project_id, s.last_success, a.run_id::text as run_id, a.outcome, a.finished_at, a.error
-      from (select coalesce(max(n), 0)::int as runs, min(run_id)::text as lowest from per_run) b
+      from (select count(distinct run_id)::int as runs, min(run_id)::text as lowest from per_run) b
       left join per_project s on true
       left join per_run a on a.project_id = s.project_id and a.run_id = s.attempt`.execute(database.db);
     for (const r of batch.rows) {

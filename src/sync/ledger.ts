@@ -154,7 +154,8 @@ export async function recordGaps(
   db: Kysely<Database>,
   g: { projectId: string; lost: Array<{ start: number; end: number }>; gaps: Array<{ start: number; end: number }>; now: Date },
 ): Promise<void> {
-  if (g.lost.length === 0 && g.gaps.length === 0) return;
+  // Every lost window lies in a gap, so no gap means nothing to record.
+  if (g.gaps.length === 0) return;
   await db.transaction().execute(async (trx) => {
     const lost = JSON.stringify(g.lost.map((w) => ({ s: new Date(w.start).toISOString(), e: new Date(w.end).toISOString() })));
     await sql`
