@@ -302,7 +302,7 @@ function registerComplianceCommands(program: Command, io: Io, setExit: (code: nu
     .option("--since <time>", "from this day or ISO timestamp")
     .option("--until <time>", "up to this day (inclusive) or ISO timestamp")
     .addOption(new Option("--project <id>", "only this project (repeatable)").argParser(repeatable))
-    .option("--accept", "after a deliberate, documented change: re-seal the changed days as they are now (needs --reason)")
+    .option("--accept", "after a deliberate, documented change: re-seal the changed days as they are now and accept overrides of the seals (needs --reason)")
     .option("--reason <text>", "why the changes are accepted; recorded in audit_log")
     .option("--json", "print the report as JSON")
     .action(async (opts: { since?: string; until?: string; project?: string[]; accept?: boolean; reason?: string; json?: boolean }) => {

@@ -14,8 +14,8 @@ export interface VerifyCommandOptions {
 
 export interface VerifyCommandResult {
   report: VerifyReport;
-  /** Days accepted (re-sealed) before the report, with --accept. */
-  accepted: { days: number; rows: number } | null;
+  /** Days accepted (re-sealed) and overrides of seals accepted before the report, with --accept. */
+  accepted: { days: number; rows: number; sealOverrides: number } | null;
 }
 
 /** `verify [--since D] [--until D] [--project ID]... [--accept --reason TEXT]`. */
@@ -31,7 +31,7 @@ export async function verifyCommand(config: Config, deps: { logger: Logger; cloc
         projectIds: opts.projectIds,
       };
       const r = await acceptSealedDays(database.db, { scope, reason: opts.acceptReason, now: deps.clock.now(), command: "verify --accept" });
-      accepted = { days: r.days.length, rows: r.rows };
+      accepted = { days: r.days.length, rows: r.rows, sealOverrides: r.sealOverrides };
     }
     const report = await verifyArchive(database.db, { since: opts.since, until: opts.until, projectIds: opts.projectIds, now: deps.clock.now() });
     return { report, accepted };
@@ -45,8 +45,12 @@ const short = (h: string | null) => (h ? h.slice(0, 12) : "-");
 export function formatVerifyReport(result: VerifyCommandResult): string {
   const r = result.report;
   const lines: string[] = [];
-  if (result.accepted?.days === 0) lines.push("no changed day to accept.");
-  else if (result.accepted) lines.push(`accepted ${result.accepted.days} changed day(s) (${result.accepted.rows} rows) as they are now; recorded in audit_log.`);
+  const a = result.accepted;
+  if (a && a.days === 0 && a.sealOverrides === 0) lines.push("no changed day to accept.");
+  else if (a) {
+    const what = [a.days > 0 ? `${a.days} changed day(s) (${a.rows} rows)` : "", a.sealOverrides > 0 ? `${a.sealOverrides} override(s) of the seals` : ""];
+    lines.push(`accepted ${what.filter(Boolean).join(" and ")} as they are now; recorded in audit_log.`);
+  }
   const range = r.since || r.until ? ` (${r.since ?? "start"} .. ${r.until ?? "now"})` : "";
   lines.push(`${r.ok ? "OK" : "FAILED"}: verified the archive${range}.`);
   lines.push(`  rows hashed from raw  ${r.rowsHashed}, content hash mismatches ${r.hashMismatchCount}`);
@@ -63,6 +67,12 @@ export function formatVerifyReport(result: VerifyCommandResult): string {
   }
   for (const d of r.awaitingReseal) lines.push(`  re-fetched by the archiver since sealing (re-sealed by the next pass): ${d.projectId} ${d.day}, ${d.changes.length} rows`);
   for (const g of r.guardProblems) lines.push(`  guard: ${g}`);
+  if (r.sealOverrideCount > 0) {
+    lines.push(`  overrides of the seals themselves, not accepted: ${r.sealOverrideCount} (accept with --accept --reason after checking them)`);
+    for (const o of r.sealOverrides) {
+      lines.push(`    #${o.auditId} ${o.at} ${o.operation ?? ""} ${o.table} ${o.projectId ?? ""} ${o.day ?? ""} by ${o.actor}: ${o.reason ?? ""}`);
+    }
+  }
   if (r.overrides.length > 0) {
     lines.push(`  overrides recorded in audit_log: ${r.overrides.length}`);
     for (const o of r.overrides) lines.push(`    #${o.auditId} ${o.at} ${o.operation ?? ""} ${o.table ?? ""} ${o.requestId ?? ""} by ${o.actor}: ${o.reason ?? ""}`);

@@ -218,7 +218,14 @@ export async function removeExpiredSealMembers(trx: Transaction<Database>, cutof
   return gone.rows.reduce((a, r) => a + r.n, 0);
 }
 
-export type SealScope = { days: SealDay[] } | { fromDay: string | null; toDay: string | null; projectIds: readonly string[] | null };
+/** Sealed days from fromDay to toDay (inclusive, open when null) of the projects (all when null). */
+export interface SealRange {
+  fromDay: string | null;
+  toDay: string | null;
+  projectIds: readonly string[] | null;
+}
+
+export type SealScope = { days: SealDay[] } | SealRange;
 
 function scopeFilter(scope: SealScope): RawBuilder<unknown> {
   if ("days" in scope) {
@@ -321,35 +328,76 @@ export async function countSealedDayChanges(db: Db, scope: SealScope): Promise<M
 /**
  * After a deliberate, documented change (an erasure done under an override), an operator accepts
  * the days as they are now: they are sealed again and the acceptance, with its reason and the rows
- * it covers, is written to audit_log.
+ * it covers, is written to audit_log. Overrides of the seals themselves are accepted too, each
+ * listed by audit id in a `seal.accept` entry's `seal_overrides`.
  */
-export async function acceptSealedDays(db: Kysely<Database>, opts: { scope: SealScope; reason: string; now: Date; command: string }): Promise<{ days: SealDay[]; rows: number }> {
+export async function acceptSealedDays(
+  db: Kysely<Database>,
+  opts: { scope: SealRange; reason: string; now: Date; command: string },
+): Promise<{ days: SealDay[]; rows: number; sealOverrides: number }> {
   return db.transaction().execute(async (trx) => {
     await lockCompliance(trx);
     await declareWriter(trx, "archiver");
     const { rows } = await diffSealedDays(trx, opts.scope, Number.MAX_SAFE_INTEGER);
     const keys = [...new Set(rows.map((r) => `${r.projectId}|${r.day}`))];
     const days = keys.map((k) => ({ projectId: k.split("|")[0]!, day: k.split("|")[1]! }));
-    const watermark = await latestAuditId(trx);
-    await writeSeals(trx, days, opts.now, watermark);
-    await writeAudit(
+    // Overrides of the seals themselves: each is accepted by name, and the day it touched is
+    // sealed as it is now when it still has a seal or rows (a pass would seal an unsealed one).
+    const overrides = (await unacceptedSealOverrides(trx, opts.scope, Number.MAX_SAFE_INTEGER)).rows;
+    const overrideDays = new Map<string, SealOverride[]>();
+    for (const o of overrides) {
+      const key = o.projectId !== null && o.day !== null ? `${o.projectId}|${o.day}` : "";
+      overrideDays.set(key, [...(overrideDays.get(key) ?? []), o]);
+    }
+    const resealable = await daysWithSealOrRows(
       trx,
-      days.map((d) => {
-        const mine = rows.filter((r) => r.projectId === d.projectId && r.day === d.day);
-        return {
-          at: opts.now,
-          action: "seal.accept" as const,
-          command: opts.command,
-          projectId: d.projectId,
-          rangeStart: new Date(`${d.day}T00:00:00Z`),
-          rangeEnd: DateTime.fromISO(d.day, { zone: "utc" }).plus({ days: 1 }).toJSDate(),
-          rows: mine.length,
-          detail: { day: d.day, reason: opts.reason, ...describeChanges(mine) },
-        };
-      }),
+      [...overrideDays.keys()].filter((k) => k !== "" && !keys.includes(k)).map((k) => ({ projectId: k.split("|")[0]!, day: k.split("|")[1]! })),
     );
-    return { days, rows: rows.length };
+    const watermark = await latestAuditId(trx);
+    await writeSeals(trx, [...days, ...resealable], opts.now, watermark);
+    const dayRange = (day: string) => ({ rangeStart: new Date(`${day}T00:00:00Z`), rangeEnd: DateTime.fromISO(day, { zone: "utc" }).plus({ days: 1 }).toJSDate() });
+    const sealOverrideIds = (key: string) => (overrideDays.get(key) ?? []).map((o) => Number(o.auditId));
+    const entries: AuditEntry[] = days.map((d) => {
+      const mine = rows.filter((r) => r.projectId === d.projectId && r.day === d.day);
+      const ids = sealOverrideIds(`${d.projectId}|${d.day}`);
+      return {
+        at: opts.now,
+        action: "seal.accept" as const,
+        command: opts.command,
+        projectId: d.projectId,
+        ...dayRange(d.day),
+        rows: mine.length,
+        detail: { day: d.day, reason: opts.reason, ...describeChanges(mine), ...(ids.length > 0 ? { seal_overrides: ids } : {}) },
+      };
+    });
+    for (const [key, list] of overrideDays) {
+      if (keys.includes(key)) continue;
+      const [projectId, day] = key === "" ? [null, null] : [list[0]!.projectId, list[0]!.day!];
+      entries.push({
+        at: opts.now,
+        action: "seal.accept",
+        command: opts.command,
+        projectId,
+        ...(day ? dayRange(day) : {}),
+        rows: null,
+        detail: { ...(day ? { day } : {}), reason: opts.reason, seal_overrides: list.map((o) => Number(o.auditId)) },
+      });
+    }
+    await writeAudit(trx, entries);
+    return { days, rows: rows.length, sealOverrides: overrides.length };
   });
+}
+
+/** Of `days`, those that still have a seal or archived rows. */
+async function daysWithSealOrRows(trx: Transaction<Database>, days: SealDay[]): Promise<SealDay[]> {
+  if (days.length === 0) return [];
+  const r = await sql<{ project_id: string; day: string }>`
+    select x.project_id, x.day::text as day from jsonb_to_recordset(${JSON.stringify(days.map((d) => ({ project_id: d.projectId, day: d.day })))}::jsonb) as x(project_id text, day date)
+    where exists (select 1 from deepgram_archive.day_seals s where s.project_id = x.project_id and s.day = x.day)
+      or exists (select 1 from deepgram_archive.requests r where r.project_id = x.project_id
+        and r.created >= (x.day::timestamp at time zone 'UTC') and r.created < ((x.day + 1)::timestamp at time zone 'UTC'))
+    order by 1, 2`.execute(trx);
+  return r.rows.map((d) => ({ projectId: d.project_id, day: d.day }));
 }
 
 /** Audit detail for a day's changes: counts per kind and the first rows of each. */
@@ -362,4 +410,57 @@ function describeChanges(rows: SealDiff[]): Record<string, unknown> {
     out[`${kind}_rows`] = these.slice(0, 100).map((r) => ({ request_id: r.requestId, created: r.created, sealed: r.sealedHash, now: r.currentHash }));
   }
   return out;
+}
+
+/** An administrator's override of the seals themselves (day_seals or sealed_rows) that no `verify --accept` has accepted. */
+export interface SealOverride {
+  auditId: string;
+  at: string;
+  table: string;
+  operation: string | null;
+  projectId: string | null;
+  /** The sealed day the row belonged to; null for a statement (TRUNCATE) override. */
+  day: string | null;
+  reason: string | null;
+  actor: string;
+}
+
+/**
+ * Overrides of `day_seals` or `sealed_rows` in the scope's projects and days that no `seal.accept`
+ * entry lists. Such an override can remove a day's seal together with its rows, and the next pass
+ * then seals the day as it is now; verify fails on it until it is accepted. Statement overrides
+ * (no row, so no project or day) are in every scope. Oldest first; `count` is exact.
+ */
+export async function unacceptedSealOverrides(
+  db: Db,
+  scope: SealRange,
+  limit: number,
+): Promise<{ rows: SealOverride[]; count: number }> {
+  const r = await sql<{ audit_id: string; at: Date; tbl: string; operation: string | null; project_id: string | null; day: string | null; reason: string | null; actor: string; n: number }>`
+    select o.*, count(*) over ()::int as n from (
+      select a.audit_id::text as audit_id, a.at, a.detail ->> 'table' as tbl, a.detail ->> 'operation' as operation, a.project_id,
+        coalesce(a.detail -> 'old' ->> 'day', a.detail -> 'new' ->> 'day') as day, a.detail ->> 'reason' as reason, a.actor
+      from deepgram_archive.audit_log a
+      where a.action = 'override' and a.detail ->> 'table' in ('day_seals', 'sealed_rows')
+        and not exists (
+          select 1 from deepgram_archive.audit_log b
+          where b.action = 'seal.accept' and b.detail -> 'seal_overrides' @> jsonb_build_array(a.audit_id))) o
+    where (o.day is null or ((${scope.fromDay}::date is null or o.day::date >= ${scope.fromDay}::date)
+        and (${scope.toDay}::date is null or o.day::date <= ${scope.toDay}::date)))
+      and (o.project_id is null or ${scope.projectIds === null}::boolean
+        or o.project_id in (select jsonb_array_elements_text(${JSON.stringify(scope.projectIds ?? [])}::jsonb)))
+    order by o.audit_id::bigint limit ${limit}`.execute(db);
+  return {
+    count: r.rows[0]?.n ?? 0,
+    rows: r.rows.map((o) => ({
+      auditId: o.audit_id,
+      at: o.at.toISOString(),
+      table: o.tbl,
+      operation: o.operation,
+      projectId: o.project_id,
+      day: o.day,
+      reason: o.reason,
+      actor: o.actor,
+    })),
+  };
 }

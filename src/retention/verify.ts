@@ -1,6 +1,6 @@
 import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
-import { countSealedDayChanges, diffSealedDays, digestOf, type SealDiff, type SealScope } from "./seals.js";
+import { countSealedDayChanges, diffSealedDays, digestOf, unacceptedSealOverrides, type SealDiff, type SealOverride, type SealRange } from "./seals.js";
 import { withoutJit } from "./writer.js";
 
 export interface VerifyOptions {
@@ -42,6 +42,9 @@ export interface VerifyReport {
   awaitingReseal: DayCheck[];
   /** Guard triggers that are missing or disabled. */
   guardProblems: string[];
+  /** Overrides of the seals themselves (day_seals, sealed_rows) not yet accepted: failures. */
+  sealOverrides: SealOverride[];
+  sealOverrideCount: number;
   /** Overrides audit_log recorded for rows in the range (and for whole tables). */
   overrides: Array<{ auditId: string; at: string; table: string | null; operation: string | null; projectId: string | null; requestId: string | null; reason: string | null; actor: string }>;
   truncated: boolean;
@@ -82,7 +85,7 @@ export async function verifyArchive(db: Kysely<Database>, opts: VerifyOptions): 
               order by r.project_id, r.created, r.request_id collate "C" limit ${limit}`.execute(trx)
           ).rows;
 
-    const scope: SealScope = {
+    const scope: SealRange = {
       fromDay: opts.since ? utcDay(opts.since) : null,
       toDay: opts.until ? utcDay(new Date(opts.until.getTime() - 1)) : null,
       projectIds: opts.projectIds,
@@ -127,6 +130,8 @@ export async function verifyArchive(db: Kysely<Database>, opts: VerifyOptions): 
     }
 
     const guardProblems = await checkGuards(trx);
+    // A seal deleted or edited with its rows leaves no day to compare: the override itself fails.
+    const sealOverrides = await unacceptedSealOverrides(trx, scope, limit);
     const overrides = await sql<{ audit_id: string; at: Date; detail: Record<string, string | undefined>; project_id: string | null; actor: string }>`
       select a.audit_id::text, a.at, a.detail, a.project_id, a.actor from deepgram_archive.audit_log a
       where a.action = 'override'
@@ -146,6 +151,8 @@ export async function verifyArchive(db: Kysely<Database>, opts: VerifyOptions): 
       changedDays,
       awaitingReseal,
       guardProblems,
+      sealOverrides: sealOverrides.rows,
+      sealOverrideCount: sealOverrides.count,
       overrides: overrides.rows.map((o) => ({
         auditId: o.audit_id,
         at: o.at.toISOString(),
@@ -156,8 +163,8 @@ export async function verifyArchive(db: Kysely<Database>, opts: VerifyOptions): 
         reason: o.detail.reason ?? null,
         actor: o.actor,
       })),
-      truncated: diffs.truncated || mismatches.length < totals.bad,
-      ok: totals.bad === 0 && changedDays.length === 0 && guardProblems.length === 0,
+      truncated: diffs.truncated || mismatches.length < totals.bad || sealOverrides.rows.length < sealOverrides.count,
+      ok: totals.bad === 0 && changedDays.length === 0 && guardProblems.length === 0 && sealOverrides.count === 0,
     };
   });
 }

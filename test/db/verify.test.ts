@@ -219,6 +219,50 @@ describe("day seals and verify", () => {
     });
   });
 
+  it("fails on an override that removes a sealed day's rows with its seal, after the next pass seals the emptied day too, until it is accepted", async () => {
+    const [p, day] = [projects[1]!, "2026-11-13"];
+    const sealedRows = (await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.sealed_rows where project_id = ${p} and day = ${day}`.execute(f.database.db)).rows[0]!.n;
+    expect(sealedRows).toBeGreaterThan(0);
+    await override("INC-11 erase the day", [
+      sql`delete from deepgram_archive.requests where project_id = ${p} and created >= ${`${day}T00:00:00Z`} and created < '2026-11-14T00:00:00Z'`,
+      sql`delete from deepgram_archive.sealed_rows where project_id = ${p} and day = ${day}`,
+      sql`delete from deepgram_archive.day_seals where project_id = ${p} and day = ${day}`,
+    ]);
+    const expected = [...Array(sealedRows).fill(["sealed_rows", "DELETE", p, day]), ["day_seals", "DELETE", p, day]];
+    const shape = (v: Awaited<ReturnType<typeof verify>>) => v.sealOverrides.map((o) => [o.table, o.operation, o.projectId, o.day]);
+    let v = await verify();
+    expect([v.ok, v.sealOverrideCount, v.changedDays]).toEqual([false, sealedRows + 1, []]);
+    expect(shape(v)).toEqual(expected);
+    // Other days' checks do not carry it.
+    const other = await verifyArchive(f.database.db, { since: new Date("2026-11-14T00:00:00Z"), until: null, projectIds: null, now: f.clock.now() });
+    expect([other.ok, other.sealOverrideCount]).toEqual([true, 0]);
+
+    // The next pass seals the day as it is now (no rows): the seal agrees with the rows, the override still fails.
+    // (Only this project's pass: the other's days were accepted above by the CLI, on the wall clock, not the test's.)
+    f.clock.advance(3_600_000);
+    expect((await f.sync({ projectIds: [p] })).outcome).toBe("succeeded");
+    const seal = await sql<{ row_count: number }>`select row_count from deepgram_archive.day_seals where project_id = ${p} and day = ${day}`.execute(f.database.db);
+    expect(seal.rows).toEqual([{ row_count: 0 }]);
+    v = await verify();
+    expect([v.ok, v.sealOverrideCount, v.changedDays]).toEqual([false, sealedRows + 1, []]);
+
+    const failed = await cli(["verify"]);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toContain(`overrides of the seals themselves, not accepted: ${sealedRows + 1}`);
+    expect(failed.stdout).toMatch(new RegExp(`#\\d+ \\S+ DELETE day_seals ${p} ${day} by \\S+: INC-11 erase the day`));
+
+    const r = await cli(["verify", "--accept", "--reason", "INC-11 erasure approved by compliance"]);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    expect(r.stdout).toMatch(new RegExp(`^accepted ${sealedRows + 1} override\\(s\\) of the seals as they are now`));
+    const accepted = await sql<{ project_id: string; day: string; reason: string; ids: number[] }>`
+      select project_id, detail ->> 'day' as day, detail ->> 'reason' as reason, detail -> 'seal_overrides' as ids
+      from deepgram_archive.audit_log where action = 'seal.accept' and detail ? 'seal_overrides'`.execute(f.database.db);
+    expect(accepted.rows.map((a) => [a.project_id, a.day, a.reason, a.ids.length])).toEqual([[p, day, "INC-11 erasure approved by compliance", sealedRows + 1]]);
+    expect(accepted.rows[0]!.ids.map(String)).toEqual(v.sealOverrides.map((o) => o.auditId));
+    v = await verify();
+    expect([v.ok, v.sealOverrideCount]).toEqual([true, 0]);
+  });
+
   it("judges a day on all its changes when the listing is cut at its limit", async () => {
     const [p, day] = [projects[1]!, "2026-11-15"];
     const sealedAt = (await sql<{ sealed_at: Date }>`select sealed_at from deepgram_archive.day_seals where project_id = ${p} and day = ${day}`.execute(f.database.db)).rows[0]!.sealed_at;
