@@ -14,7 +14,7 @@ import { canExtendSpan, createSpanSizer, fetchSpan } from "./span-fetcher.js";
 import { finishRun, startRun } from "./run-log.js";
 import type { ProjectReport, SyncEvent, SyncReport } from "./report.js";
 import { claimSummaryZone } from "../summary/summary-zone.js";
-import { takeFlaggedWindowStarts } from "../usage/reconcile.js";
+import { flaggedDays, markRefetched } from "../usage/reconcile.js";
 import { runPassSteps } from "../usage/pass-steps.js";
 import { sealArchive } from "../retention/seals.js";
 
@@ -59,6 +59,11 @@ interface ProjectWork {
   report: ProjectReport;
   abort: AbortController;
   release: (() => Promise<void>) | null;
+  /** Days reconciliation flagged for one more fetch, with their window starts. */
+  flagged: Map<string, number[]>;
+  /** Window starts planned, and those fetched whole, this pass. */
+  planned: Set<number>;
+  fetched: Set<number>;
 }
 
 /**
@@ -78,6 +83,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
   const work = new Map<string, ProjectWork>();
   let fatal: Error | null = null;
   let steps: Awaited<ReturnType<typeof runPassSteps>> | null = null;
+  let sealError: string | null = null;
 
   try {
     const projects = await resolveProjects(deps, options);
@@ -85,7 +91,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     const queue: QueuedWindow[] = [];
     for (const p of projects) {
       const report: ProjectReport = newProjectReport(p.project_id, p.name);
-      const item: ProjectWork = { report, abort: new AbortController(), release: null };
+      const item: ProjectWork = { report, abort: new AbortController(), release: null, flagged: new Map(), planned: new Set(), fetched: new Set() };
       work.set(p.project_id, item);
       item.release = await database.tryLockProject(p.project_id);
       if (!item.release) {
@@ -101,9 +107,13 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         archiveStart: new Date(alignDown(now.getTime() - HORIZON_MS, settings.windowMs)),
         now,
       });
-      const windows = await planProject(deps, p.project_id, marks, now, options, report);
+      const { windows, flagged } = await planProject(deps, p.project_id, marks, now, options, report);
       report.windowsPlanned = windows.length;
-      for (const w of windows) queue.push({ projectId: p.project_id, window: w });
+      item.flagged = flagged;
+      for (const w of windows) {
+        item.planned.add(w.start);
+        queue.push({ projectId: p.project_id, window: w });
+      }
     }
     // Oldest first across projects: the window closest to falling off the horizon goes first.
     const rank = { backfill: 0, explicit: 0, rescan: 1, flagged: 2, pending: 3 } as const;
@@ -136,6 +146,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
       try {
         const r = windows.length === 1 ? { ...(await fetchWindow(fetchDeps, projectId, windows[0]!)), windowRecords: null } : await fetchSpan(fetchDeps, projectId, windows);
         spans.observe(projectId, r.records, windows.length);
+        for (const w of windows) item.fetched.add(w.start);
         const rep = item.report;
         rep.windowsCompleted += windows.length;
         rep.pages += r.pages;
@@ -168,8 +179,16 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         log.error({ projectId, window: new Date(windows[0]!.start).toISOString(), windows: windows.length, err: message }, "window could not be archived this pass");
       }
     });
-    // Deepgram's daily usage and key labels, then reconciliation and the rollups (DESIGN steps 4-6).
     const active = [...work.values()].filter((w) => w.release && w.report.outcome !== "failed");
+    // A flagged day is fetched again once every window of it this pass planned was fetched whole.
+    for (const w of active) {
+      const done = [...w.flagged].filter(([, starts]) => {
+        const planned = starts.filter((t) => w.planned.has(t));
+        return planned.length > 0 && planned.every((t) => w.fetched.has(t));
+      });
+      await markRefetched(db, w.report.projectId, done.map(([day]) => day));
+    }
+    // Deepgram's daily usage and key labels, then reconciliation and the rollups (DESIGN steps 4-6).
     steps = await runPassSteps(
       { db, client: deps.client, logger: log, signal: options.signal },
       active.map((w) => w.report.projectId),
@@ -186,9 +205,11 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
     }
     // Seal the days that left the rescan horizon; re-seal those this pass changed (src/retention/seals.ts).
     if (!options.signal?.aborted) {
-      await sealArchive(db, { now: clock.now(), rescanMs: settings.rescanMs, command: options.command ?? "sync", logger: log }).catch((err) =>
-        log.error({ err: (err as Error).message }, "could not seal archive days; the next pass tries again"),
-      );
+      // Every record is archived either way, but the days' proof is not: the pass is partial.
+      await sealArchive(db, { now: clock.now(), rescanMs: settings.rescanMs, command: options.command ?? "sync", logger: log }).catch((err) => {
+        sealError = `could not seal archive days (the next pass tries again): ${(err as Error).message}`;
+        log.error({ err: (err as Error).message }, "could not seal archive days; the next pass tries again");
+      });
     }
   } catch (err) {
     fatal = err as Error;
@@ -206,10 +227,10 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         ? reports.every((r) => r.outcome === "failed")
           ? "failed"
           : "partial"
-        : steps?.error
+        : steps?.error || sealError
           ? "partial"
           : "succeeded";
-  const error = fatal?.message ?? (outcome === "succeeded" ? null : (reports.find((r) => r.error && r.outcome !== "skipped")?.error ?? steps?.error ?? null));
+  const error = fatal?.message ?? (outcome === "succeeded" ? null : (reports.find((r) => r.error && r.outcome !== "skipped")?.error ?? steps?.error ?? sealError ?? null));
   const report: SyncReport = {
     runId,
     outcome,
@@ -245,7 +266,7 @@ async function planProject(
   now: Date,
   options: SyncOptions,
   report: ProjectReport,
-): Promise<PlannedWindow[]> {
+): Promise<{ windows: PlannedWindow[]; flagged: Map<string, number[]> }> {
   const { settings, database, logger } = deps;
   const db = database.db;
   const horizon = new Date(now.getTime() - HORIZON_MS - settings.windowMs);
@@ -253,7 +274,7 @@ async function planProject(
   const from = new Date(Math.min(horizon.getTime(), Math.max(marks.archiveStart.getTime(), marks.accountedUntil?.getTime() ?? 0)));
   const ledger = await loadLedger(db, projectId, from);
   if (options.since || options.until) {
-    return explicitWindows({
+    const windows = explicitWindows({
       since: (options.since ?? new Date(now.getTime() - HORIZON_MS)).getTime(),
       until: (options.until ?? now).getTime(),
       now: now.getTime(),
@@ -261,9 +282,10 @@ async function planProject(
       settleMs: settings.settleMs,
       ledger,
     });
+    return { windows, flagged: new Map() };
   }
   const pendingStarts = await pendingWindowStarts(db, projectId, horizon, settings.windowMs);
-  const flaggedStarts = await takeFlaggedWindowStarts(db, projectId, { now, windowMs: settings.windowMs });
+  const flagged = await flaggedDays(db, projectId, { now, windowMs: settings.windowMs });
   const plan = planWindows({
     now: now.getTime(),
     windowMs: settings.windowMs,
@@ -274,7 +296,7 @@ async function planProject(
     accountedUntil: marks.accountedUntil?.getTime(),
     ledger,
     pendingStarts,
-    flaggedStarts,
+    flaggedStarts: new Set([...flagged.values()].flat()),
   });
   if (plan.gaps.length > 0) {
     await recordGaps(db, { projectId, lost: plan.lost, gaps: plan.gaps, now });
@@ -287,7 +309,7 @@ async function planProject(
     report.gapsRecorded = plan.gaps.length;
   }
   await advanceAccountedUntil(db, projectId, new Date(plan.accountedUntil));
-  return plan.windows;
+  return { windows: plan.windows, flagged };
 }
 
 function newProjectReport(projectId: string, name: string | null): ProjectReport {

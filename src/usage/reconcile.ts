@@ -186,23 +186,34 @@ async function reconcileProject(db: Kysely<Database>, projectId: string, o: Reco
 }
 
 /**
- * The window starts of days flagged by reconciliation that have not been fetched again yet and
- * that Deepgram still lists; they are counted as refetched now, so a mismatch that persists is
- * fetched once more and then only reported.
+ * The days flagged by reconciliation that have not been fetched again yet and that Deepgram still
+ * lists, each with the starts of the windows that cover it. Read only: a day counts as refetched
+ * when its windows were fetched (`markRefetched`), so a pass that fails or stops first leaves it due.
  */
-export async function takeFlaggedWindowStarts(db: Kysely<Database>, projectId: string, o: { now: Date; windowMs: number }): Promise<Set<number>> {
+export async function flaggedDays(db: Kysely<Database>, projectId: string, o: { now: Date; windowMs: number }): Promise<Map<string, number[]>> {
   const horizon = new Date(o.now.getTime() - HORIZON_MS);
   const r = await sql<{ day: string }>`
-    update deepgram_archive.reconciliation set refetch_count = refetch_count + 1
+    select day::text as day from deepgram_archive.reconciliation
     where project_id = ${projectId} and status = 'mismatch' and refetch_count = 0
       and ((day + 1)::timestamp at time zone 'UTC') > ${horizon}::timestamptz
-    returning day::text as day`.execute(db);
-  const starts = new Set<number>();
+    order by day`.execute(db);
+  const days = new Map<string, number[]>();
   for (const { day } of r.rows) {
     const dayStart = Date.parse(`${day}T00:00:00Z`);
-    for (let t = Math.floor(dayStart / o.windowMs) * o.windowMs; t < dayStart + DAY_MS; t += o.windowMs) starts.add(t);
+    const starts: number[] = [];
+    for (let t = Math.floor(dayStart / o.windowMs) * o.windowMs; t < dayStart + DAY_MS; t += o.windowMs) starts.push(t);
+    days.set(day, starts);
   }
-  return starts;
+  return days;
+}
+
+/** Counts flagged days as fetched again, so a mismatch that persists is then only reported. */
+export async function markRefetched(db: Kysely<Database>, projectId: string, days: readonly string[]): Promise<void> {
+  if (days.length === 0) return;
+  await sql`
+    update deepgram_archive.reconciliation set refetch_count = refetch_count + 1
+    where project_id = ${projectId} and status = 'mismatch' and refetch_count = 0
+      and day in (select jsonb_array_elements_text(${JSON.stringify(days)}::jsonb)::date)`.execute(db);
 }
 
 /** Per status, how many days of a project the last reconciliation put there, and the mismatched days. */

@@ -4,6 +4,7 @@ import { HORIZON_MS } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import { reconcile, type ReconcileRow } from "../../src/usage/reconcile.js";
 import { formatStatus, getStatus } from "../../src/commands/status.js";
+import { runSync } from "../../src/sync/engine.js";
 import { createArchiveFixture, type ArchiveFixture } from "../helpers/archive-fixture.js";
 import { runCli } from "../helpers/cli.js";
 
@@ -94,6 +95,26 @@ describe("reconciliation against Deepgram's daily usage", () => {
     const clean = await runCli(["reconcile", "--since", "2026-11-11", "--until", "2026-11-19", "--json"], env());
     expect(clean.code).toBe(0);
     expect((JSON.parse(clean.stdout) as ReconcileRow[]).map((r) => r.status)).toEqual(Array(18).fill("ok"));
+  });
+
+  it("keeps a flagged day due when the pass that planned its refetch could not fetch it", async () => {
+    f.clock.advance(H);
+    const seen = f.sim.stats().pageFetches.length;
+    // Deepgram answers nothing but 503 once the pass has planned its windows.
+    const failing = await runSync(
+      { database: f.database, client: f.client, clock: f.clock, logger: f.logger, settings: f.settings, onEvent: (e) => e.type === "planned" && f.sim.control.setFaultRate(1, ["503"]) },
+      {},
+    );
+    f.sim.control.setFaultRate(0);
+    expect(failing.outcome).toBe("partial");
+    expect(failing.projects.map((p) => [p.windowsCompleted, p.windowsFailed > 0])).toEqual([
+      [0, true],
+      [0, true],
+    ]);
+    expect(f.sim.stats().pageFetches.slice(seen).filter((p) => p.start.startsWith(D))).toEqual([]);
+    const flags = await sql<{ refetch_count: number }>`
+      select refetch_count from deepgram_archive.reconciliation where status = 'mismatch' and day = ${D}::date`.execute(f.database.db);
+    expect(flags.rows).toEqual(projectIds().map(() => ({ refetch_count: 0 })));
   });
 
   it("fetches a mismatched day's windows once more, then keeps it flagged and logs it at error level without refetching", async () => {

@@ -292,4 +292,27 @@ describe("day seals and verify", () => {
       [day, [["0000-late-1", "added", true], ["0000-late-2", "added", true], ["0000-late-3", "added", true], [last, "removed", false]]],
     ]);
   });
+
+  it("ends a pass partial, with the reason in sync_runs, when its days cannot be sealed; the next pass seals them", async () => {
+    // Sealing fails as a full disk or a lost connection would: every insert into day_seals is refused.
+    await sql`create function public.refuse_seal() returns trigger language plpgsql as $$ begin raise exception 'no space left on device (test)'; end $$`.execute(f.database.db);
+    await sql`create trigger refuse_seal before insert on deepgram_archive.day_seals for each row execute function public.refuse_seal()`.execute(f.database.db);
+    const sealedDays = async () => (await sql<{ day: string }>`select distinct day::text as day from deepgram_archive.day_seals order by 1`.execute(f.database.db)).rows.map((r) => r.day);
+    const before = await sealedDays();
+    expect(before.at(-1)).toBe("2026-11-16");
+
+    f.clock.advance(DAY_MS);
+    const failed = await f.sync();
+    expect(failed.outcome).toBe("partial");
+    expect(failed.projects.map((p) => p.outcome)).toEqual(["succeeded", "succeeded"]);
+    expect(failed.error).toMatch(/^could not seal archive days \(the next pass tries again\): .*no space left on device \(test\)/);
+    const run = await sql<{ outcome: string; error: string }>`select outcome, error from deepgram_archive.sync_runs order by run_id desc limit 1`.execute(f.database.db);
+    expect(run.rows).toEqual([{ outcome: "partial", error: failed.error }]);
+    expect(await sealedDays()).toEqual(before);
+
+    await sql`drop trigger refuse_seal on deepgram_archive.day_seals`.execute(f.database.db);
+    f.clock.advance(3_600_000);
+    expect((await f.sync()).outcome).toBe("succeeded");
+    expect(await sealedDays()).toEqual([...before, "2026-11-17"]);
+  });
 });
