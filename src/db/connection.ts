@@ -15,9 +15,10 @@ export interface ArchiveDatabase {
   readonly target: string;
   /**
    * Takes the per-project lock that decides which process archives a project, without waiting.
-   * Returns a release function, or null when another process holds it.
+   * Returns a release function, or null when another process holds it. `onLost` is called once if
+   * the lock goes before it is released (its connection failed, so the server freed it).
    */
-  tryLockProject(projectId: string): Promise<(() => Promise<void>) | null>;
+  tryLockProject(projectId: string, onLost?: (err: Error) => void): Promise<(() => Promise<void>) | null>;
   /**
    * Runs one statement as typed by a person (the `sql` command): never several (extended
    * protocol), values as Postgres's own text, optionally in a read-only transaction that is
@@ -41,6 +42,13 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
 }
 
+/**
+ * TCP keepalive on every connection: a lock connection sits idle for a whole pass, and a firewall
+ * or NAT that drops idle flows would end its session (and free the lock) unseen; a server that
+ * vanishes mid-statement is noticed by the kernel's probes instead of never.
+ */
+const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
+
 /** Advisory-lock namespace for project locks (the first key of the two-int form). */
 const PROJECT_LOCK_CLASS = 0x0d9a;
 
@@ -50,6 +58,7 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
     max: options.poolSize ?? 10,
     connectionTimeoutMillis: 10_000,
     application_name: "deepgram-archiver",
+    ...KEEPALIVE,
     // No JIT compilation. The archiver's statements are small but estimated large (page rows from
     // unnest, days from generate_series, a lateral count per day), so a server with JIT compiled
     // them with LLVM on every call: 136 ms of a 486 ms reconciliation, about 0.5 s of a one-day
@@ -76,10 +85,22 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
     db,
     engine: "postgres",
     target: options.target,
-    async tryLockProject(projectId) {
-      // A session-level lock on a connection of its own: it frees by itself if this process dies.
-      const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 10_000, application_name: "deepgram-archiver-lock" });
-      client.on("error", (err) => options.logger.warn({ err: err.message, projectId }, "project lock connection failed"));
+    async tryLockProject(projectId, onLost) {
+      // A session-level lock on a connection of its own: it frees by itself if this process dies,
+      // and when the connection fails, so the holder is told (another process may take it now).
+      const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 10_000, application_name: "deepgram-archiver-lock", ...KEEPALIVE });
+      let held = false;
+      let released = false;
+      const lost = (err: Error) => {
+        if (!held || released) return;
+        held = false;
+        onLost?.(err);
+      };
+      client.on("error", (err) => {
+        options.logger.warn({ err: err.message, projectId }, "project lock connection failed");
+        lost(err);
+      });
+      client.on("end", () => lost(new Error("the lock's database connection closed")));
       await client.connect();
       const res = await client.query<{ locked: boolean }>("select pg_try_advisory_lock($1, hashtext($2)) as locked", [PROJECT_LOCK_CLASS, projectId]);
       if (!res.rows[0]?.locked) {
@@ -87,7 +108,7 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
         return null;
       }
       lockClients.add(client);
-      let released = false;
+      held = true;
       return async () => {
         if (released) return;
         released = true;

@@ -93,7 +93,14 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
       const report: ProjectReport = newProjectReport(p.project_id, p.name);
       const item: ProjectWork = { report, abort: new AbortController(), release: null, flagged: new Map(), planned: new Set(), fetched: new Set() };
       work.set(p.project_id, item);
-      item.release = await database.tryLockProject(p.project_id);
+      item.release = await database.tryLockProject(p.project_id, (err) => {
+        // Another process may take the project now: stop its windows (what committed stays).
+        if (report.outcome === "failed") return;
+        report.outcome = "failed";
+        report.error = `lost this project's lock (${err.message}); another process may archive it now, and the next pass takes it again`;
+        log.error({ projectId: p.project_id, err: err.message }, "project stopped: its lock's database connection was lost");
+        item.abort.abort(err);
+      });
       if (!item.release) {
         report.outcome = "skipped";
         report.error = "another archiver process holds this project's lock; it is being archived there";
