@@ -3,6 +3,7 @@ import { Kysely, PostgresDialect, sql } from "kysely";
 import type { Logger } from "../logger.js";
 import { DatabaseUnavailableError } from "../errors.js";
 import type { Database } from "./schema.js";
+import { createProjectLocks } from "./project-lock.js";
 
 /**
  * The one database handle the rest of the code sees. Where Postgres and the embedded engine
@@ -15,8 +16,9 @@ export interface ArchiveDatabase {
   readonly target: string;
   /**
    * Takes the per-project lock that decides which process archives a project, without waiting.
-   * Returns a release function, or null when another process holds it. `onLost` is called once if
-   * the lock goes before it is released (its connection failed, so the server freed it).
+   * Returns a release function, or null when another process holds it. If the lock's connection
+   * fails, the lock is taken again on a new one; `onLost` is called once if that fails or another
+   * process took it first (src/db/project-lock.ts).
    */
   tryLockProject(projectId: string, onLost?: (err: Error) => void): Promise<(() => Promise<void>) | null>;
   /**
@@ -49,8 +51,6 @@ export interface OpenDatabaseOptions {
  */
 const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
 
-/** Advisory-lock namespace for project locks (the first key of the two-int form). */
-const PROJECT_LOCK_CLASS = 0x0d9a;
 
 export async function openPostgres(options: OpenDatabaseOptions): Promise<ArchiveDatabase> {
   const pool = new pg.Pool({
@@ -80,44 +80,12 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
     throw new DatabaseUnavailableError(options.target, { cause: err });
   }
 
-  const lockClients = new Set<pg.Client>();
+  const locks = createProjectLocks({ url: options.url, logger: options.logger, clientConfig: { connectionTimeoutMillis: 10_000, ...KEEPALIVE } });
   return {
     db,
     engine: "postgres",
     target: options.target,
-    async tryLockProject(projectId, onLost) {
-      // A session-level lock on a connection of its own: it frees by itself if this process dies,
-      // and when the connection fails, so the holder is told (another process may take it now).
-      const client = new pg.Client({ connectionString: options.url, connectionTimeoutMillis: 10_000, application_name: "deepgram-archiver-lock", ...KEEPALIVE });
-      let held = false;
-      let released = false;
-      const lost = (err: Error) => {
-        if (!held || released) return;
-        held = false;
-        onLost?.(err);
-      };
-      client.on("error", (err) => {
-        options.logger.warn({ err: err.message, projectId }, "project lock connection failed");
-        lost(err);
-      });
-      client.on("end", () => lost(new Error("the lock's database connection closed")));
-      await client.connect();
-      const res = await client.query<{ locked: boolean }>("select pg_try_advisory_lock($1, hashtext($2)) as locked", [PROJECT_LOCK_CLASS, projectId]);
-      if (!res.rows[0]?.locked) {
-        await client.end().catch(() => undefined);
-        return null;
-      }
-      lockClients.add(client);
-      held = true;
-      return async () => {
-        if (released) return;
-        released = true;
-        lockClients.delete(client);
-        // Ending the session releases the lock even if the unlock query fails.
-        await client.query("select pg_advisory_unlock($1, hashtext($2))", [PROJECT_LOCK_CLASS, projectId]).catch(() => undefined);
-        await client.end().catch(() => undefined);
-      };
-    },
+    tryLockProject: (projectId, onLost) => locks.tryLock(projectId, onLost),
     async queryRaw(text, opts) {
       const client = await pool.connect();
       try {
@@ -139,8 +107,7 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
       }
     },
     async close() {
-      await Promise.all([...lockClients].map((c) => c.end().catch(() => undefined)));
-      lockClients.clear();
+      await locks.closeAll();
       await db.destroy();
     },
   };
