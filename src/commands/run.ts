@@ -76,8 +76,8 @@ function dailyJobs(config: Config, database: ArchiveDatabase, deps: RunDeps): Da
   return [
     {
       name: "retention",
-      async run() {
-        const r = await runRetention({ database, clock: deps.clock, logger: deps.logger, config }, { dryRun: false, command: "run" });
+      async run(signal) {
+        const r = await runRetention({ database, clock: deps.clock, logger: deps.logger, config }, { dryRun: false, command: "run", signal });
         deps.logger.info(
           { cutoff: r.cutoff, rows: r.totals.rows, versions: r.totals.versions, heldRowsKept: r.totals.heldRowsKept, partitionsDropped: r.partitionsDropped.length },
           "retention applied",

@@ -1,6 +1,7 @@
 import { sql, type RawBuilder, type Transaction } from "kysely";
 import { DateTime } from "luxon";
 import type { ArchiveDatabase } from "../db/connection.js";
+import { cancelOnAbort } from "../db/statement-cancel.js";
 import type { Database } from "../db/schema.js";
 import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
@@ -30,6 +31,8 @@ export interface RetentionOptions {
   dryRun: boolean;
   /** Recorded in audit_log: "retention", "run", ... */
   command: string;
+  /** Stops the run (rolled back: nothing removed), as `run` does on SIGTERM. */
+  signal?: AbortSignal;
 }
 
 /** What goes (or would go) from one project's month of one partition. */
@@ -96,7 +99,27 @@ export async function runRetention(deps: RetentionDeps, options: RetentionOption
   const rollupDay = rollupCutoffDay(now, config.rollupRetention, config.timezone);
   const log = deps.logger.child({ component: "retention", dryRun: options.dryRun });
 
-  const report = await deps.database.db.transaction().execute(async (trx) => {
+  const report = await deps.database.db
+    .transaction()
+    .execute(async (trx) => {
+      const stopCancelling = await cancelOnAbort(deps.database, trx, options.signal);
+      try {
+        return await retainIn(trx);
+      } finally {
+        stopCancelling();
+      }
+    })
+    .catch((err: unknown) => {
+      if (options.signal?.aborted) throw new Error("retention stopped before it finished; it runs in one transaction, so nothing was removed", { cause: err });
+      throw err;
+    });
+  log.info(
+    { cutoff: report.cutoff, rows: report.totals.rows, versions: report.totals.versions, held: report.totals.heldRowsKept, partitionsDropped: report.partitionsDropped },
+    options.dryRun ? "retention dry run" : "retention applied",
+  );
+  return report;
+
+  async function retainIn(trx: Transaction<Database>): Promise<RetentionReport> {
     if (options.dryRun) {
       await sql`set transaction read only`.execute(trx);
       await withoutJit(trx);
@@ -123,12 +146,7 @@ export async function runRetention(deps: RetentionDeps, options: RetentionOption
     if (rollupDay) out.rollups = await purgeRollups(trx, rollupDay, config.timezone, options.dryRun);
     if (!options.dryRun) await writeAudit(trx, auditEntries(out, options.command, now));
     return out;
-  });
-  log.info(
-    { cutoff: report.cutoff, rows: report.totals.rows, versions: report.totals.versions, held: report.totals.heldRowsKept, partitionsDropped: report.partitionsDropped },
-    options.dryRun ? "retention dry run" : "retention applied",
-  );
-  return report;
+  }
 }
 
 async function purgeRequests(trx: Transaction<Database>, cutoff: Date, dryRun: boolean, out: RetentionReport): Promise<void> {

@@ -146,6 +146,36 @@ describe("run on a signal", () => {
       await tdb.drop();
     }
   }, 120_000);
+
+  it("stops the daily retention on a signal with exit 0: rolled back, nothing removed", async () => {
+    const { tdb, database, env } = await freshDatabase("retention_stop");
+    // Retention reads legal_holds right after taking its lock: holding that table keeps it waiting there.
+    const blocker = new pg.Client({ connectionString: tdb.url });
+    await blocker.connect();
+    try {
+      await blocker.query("begin");
+      await blocker.query("lock table deepgram_archive.legal_holds in access exclusive mode");
+      const run = startRunProcess({ ...env, ARCHIVER_RETENTION: "30d" });
+      await run.url();
+      await run.waitForLog((l) => l.msg === "daily job started", 120_000);
+      await waitUntil(() => waitingOnLock(database, tdb.name), 30_000, "retention to wait on the lock");
+      const rows = await count(database);
+      const stop = await run.stop("SIGTERM");
+      expect({ code: stop.code, signal: stop.signal }).toEqual({ code: 0, signal: null });
+      expect(stop.ms).toBeLessThan(7_500); // the forced exit would come at 8 s, with exit 1
+      expect(run.lines.filter((l) => l.level >= 50).map((l) => l.msg)).toEqual([]);
+      await blocker.query("rollback");
+      expect(await count(database)).toBe(rows);
+      const audit = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.audit_log where action like 'retention.%'`.execute(database.db);
+      expect(audit.rows[0]!.n).toBe(0);
+      console.info(`SIGTERM during retention: exit ${stop.code} after ${stop.ms} ms, ${rows} rows kept`);
+    } finally {
+      await blocker.query("rollback").catch(() => undefined);
+      await blocker.end();
+      await database.close();
+      await tdb.drop();
+    }
+  }, 180_000);
 });
 
 describe("run with a setting the archive cannot work with", () => {
