@@ -51,7 +51,6 @@ export interface OpenDatabaseOptions {
  */
 const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
 
-
 export async function openPostgres(options: OpenDatabaseOptions): Promise<ArchiveDatabase> {
   const pool = new pg.Pool({
     connectionString: options.url,

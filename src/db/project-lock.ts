@@ -60,7 +60,7 @@ export function createProjectLocks(options: { url: string; logger: Logger; clien
               onLost?.(new Error(`its connection failed (${cause}) and another process holds it now`));
               return;
             }
-            if (released) {
+            if (released || closing) {
               await next.end().catch(() => undefined);
               return;
             }

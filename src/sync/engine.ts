@@ -97,7 +97,7 @@ export async function runSync(deps: SyncDeps, options: SyncOptions = {}): Promis
         // Another process may take the project now: stop its windows (what committed stays).
         if (report.outcome === "failed") return;
         report.outcome = "failed";
-        report.error = `lost this project's lock (${err.message}); another process may archive it now, and the next pass takes it again`;
+        report.error = `lost this project's lock: ${err.message}. The project stopped for this pass; the next pass takes the lock again.`;
         log.error({ projectId: p.project_id, err: err.message }, "project stopped: its lock's database connection was lost");
         item.abort.abort(err);
       });

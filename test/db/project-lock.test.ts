@@ -76,7 +76,9 @@ describe("the project lock", () => {
       const byId = new Map(report.projects.map((x) => [x.projectId, x]));
       expect(byId.get(lost!)).toMatchObject({
         outcome: "failed",
-        error: "lost this project's lock (its connection failed (terminating connection due to administrator command) and another process holds it now); another process may archive it now, and the next pass takes it again",
+        error:
+          "lost this project's lock: its connection failed (terminating connection due to administrator command) and another process holds it now. " +
+          "The project stopped for this pass; the next pass takes the lock again.",
       });
       expect(byId.get(lost!)!.windowsCompleted).toBeLessThan(byId.get(lost!)!.windowsPlanned);
       expect(byId.get(other!)).toMatchObject({ outcome: "succeeded", error: null });
