@@ -21,6 +21,8 @@ export interface Alerts {
   afterPass(report: SyncReport): void;
   /** After every pass, from the database: horizon margin, gaps, reconciliation. */
   review(snapshot: ArchiveSnapshot): void;
+  /** When a tick finds a pass still running: reported once it has run longer than two schedule intervals. */
+  passRunning(startedAt: Date, intervalMs: number): void;
 }
 
 /**
@@ -52,6 +54,7 @@ export function createAlerts(options: AlertOptions): Alerts {
 
   return {
     afterPass(report) {
+      clear("pass_running_long:", {}, `The long pass ended: ${report.outcome}.`);
       if (report.outcome === "aborted") return;
       if (report.projects.length === 0) {
         // The pass failed before it reached any project (database, listing projects).
@@ -78,6 +81,19 @@ export function createAlerts(options: AlertOptions): Alerts {
           clear(key, { projectId: p.projectId }, `Project ${label(p)} is archived without errors again.`);
         }
       }
+    },
+
+    passRunning(startedAt, intervalMs) {
+      const ms = options.clock.now().getTime() - startedAt.getTime();
+      if (ms <= 2 * intervalMs) return;
+      raise(
+        "pass_running_long:",
+        startedAt.toISOString(),
+        { runningForSeconds: Math.round(ms / 1000), since: startedAt.toISOString() },
+        `A pass has been running for ${formatDuration(ms)} (since ${startedAt.toISOString()}), longer than two schedule intervals (${formatDuration(2 * intervalMs)}), ` +
+          "so no other pass can start. The database or Deepgram may have stopped answering: /readyz says whether the database answers. " +
+          "Stopping the service ends the pass (committed pages stay).",
+      );
     },
 
     review(snapshot) {

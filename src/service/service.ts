@@ -98,7 +98,10 @@ export function createArchiverService(deps: ServiceDeps): ArchiverService {
     logger: deps.logger,
     clock,
     run: runPass,
-    onSkipped: () => metrics.tickSkipped(),
+    onSkipped: () => {
+      metrics.tickSkipped();
+      if (passStartedAt) alerts.passRunning(passStartedAt, scheduler.intervalMs);
+    },
   });
 
   /** The database's view, reused while younger than `maxAgeMs`; "fresh" reads it now (after a pass). */

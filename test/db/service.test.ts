@@ -1,3 +1,4 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "kysely";
 import { API_KEY, createArchiveFixture, exact, problems, type ArchiveFixture } from "../helpers/archive-fixture.js";
@@ -184,6 +185,41 @@ describe("the service", () => {
     expect(log.lines.filter((l) => l.msg.includes("tick skipped")).map((l) => [l.level, l.msg])).toEqual([[LEVEL.info, "schedule tick skipped: a pass (schedule) has been running for 0s"]]);
     const text = await (await get("/metrics", auth)).text();
     expect(sampleOf(text, "archiver_ticks_skipped_total")).toBe(1);
+  });
+
+  it("raises an alert when a skipped tick finds a pass running past two schedule intervals, and clears it when the pass ends", async () => {
+    // The pass waits on sync_runs, as it would on a database that stopped answering.
+    const blocker = new pg.Client({ connectionString: f.tdb.url! });
+    await blocker.connect();
+    const before = log.lines.length;
+    try {
+      await blocker.query("begin");
+      await blocker.query("lock table deepgram_archive.sync_runs in access exclusive mode");
+      const started = f.clock.now();
+      const pass = service.tick("schedule");
+      f.clock.advance(20_000); // exactly two intervals of */10 s: not yet
+      expect((await service.tick("schedule")).ran).toBe(false);
+      f.clock.advance(5_000);
+      expect((await service.tick("schedule")).ran).toBe(false);
+      f.clock.advance(10_000); // the same pass again: reminded only every 6 h
+      expect((await service.tick("schedule")).ran).toBe(false);
+      await blocker.query("rollback");
+      expect((await pass).ran).toBe(true);
+      const lines = log.lines.slice(before).filter((l) => l.alert === "pass_running_long");
+      expect(lines.map((l) => [l.level, l.msg, l.runningForSeconds, l.resolved])).toEqual([
+        [
+          LEVEL.error,
+          `A pass has been running for 25s (since ${started.toISOString()}), longer than two schedule intervals (20s), so no other pass can start. ` +
+            "The database or Deepgram may have stopped answering: /readyz says whether the database answers. Stopping the service ends the pass (committed pages stay).",
+          25,
+          undefined,
+        ],
+        [LEVEL.info, "The long pass ended: succeeded.", undefined, true],
+      ]);
+    } finally {
+      await blocker.query("rollback").catch(() => undefined);
+      await blocker.end();
+    }
   });
 
   it("logs plain-word alerts: a failing project, a shrinking horizon margin, a gap, a reconciliation mismatch", async () => {
