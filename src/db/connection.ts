@@ -45,19 +45,19 @@ export interface OpenDatabaseOptions {
 }
 
 /**
- * TCP keepalive on every connection: a lock connection sits idle for a whole pass, and a firewall
- * or NAT that drops idle flows would end its session (and free the lock) unseen; a server that
- * vanishes mid-statement is noticed by the kernel's probes instead of never.
+ * Every connection's settings, the pool's and the project locks'. TCP keepalive: a lock connection
+ * sits idle for a whole pass, and a firewall or NAT that drops idle flows would end its session
+ * (and free the lock) unseen; a server that vanishes mid-statement is noticed by the kernel's
+ * probes instead of never.
  */
-const KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
+const CONNECTION = { connectionTimeoutMillis: 10_000, keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
 
 export async function openPostgres(options: OpenDatabaseOptions): Promise<ArchiveDatabase> {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 10,
-    connectionTimeoutMillis: 10_000,
+    ...CONNECTION,
     application_name: "deepgram-archiver",
-    ...KEEPALIVE,
     // No JIT compilation. The archiver's statements are small but estimated large (page rows from
     // unnest, days from generate_series, a lateral count per day), so a server with JIT compiled
     // them with LLVM on every call: 136 ms of a 486 ms reconciliation, about 0.5 s of a one-day
@@ -79,7 +79,7 @@ export async function openPostgres(options: OpenDatabaseOptions): Promise<Archiv
     throw new DatabaseUnavailableError(options.target, { cause: err });
   }
 
-  const locks = createProjectLocks({ url: options.url, logger: options.logger, clientConfig: { connectionTimeoutMillis: 10_000, ...KEEPALIVE } });
+  const locks = createProjectLocks({ url: options.url, logger: options.logger, clientConfig: CONNECTION });
   return {
     db,
     engine: "postgres",

@@ -45,8 +45,9 @@ export function createProjectLocks(options: { url: string; logger: Logger; clien
 
   return {
     async tryLock(projectId, onLost) {
-      let client = await lockSession(projectId);
-      if (!client) return null;
+      const first = await lockSession(projectId);
+      if (!first) return null;
+      let client = first;
       let released = false;
 
       const relock = async (cause: string) => {
@@ -87,16 +88,15 @@ export function createProjectLocks(options: { url: string; logger: Logger; clien
         c.on("error", (err) => lost(err.message));
         c.on("end", () => lost("the connection closed"));
       };
-      watch(client);
+      watch(first);
 
       return async () => {
         if (released) return;
         released = true;
-        const c = client!;
-        open.delete(c);
+        open.delete(client);
         // Ending the session releases the lock even if the unlock query fails.
-        await c.query("select pg_advisory_unlock($1, hashtext($2))", [PROJECT_LOCK_CLASS, projectId]).catch(() => undefined);
-        await c.end().catch(() => undefined);
+        await client.query("select pg_advisory_unlock($1, hashtext($2))", [PROJECT_LOCK_CLASS, projectId]).catch(() => undefined);
+        await client.end().catch(() => undefined);
       };
     },
     async closeAll() {

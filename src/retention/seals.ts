@@ -45,6 +45,9 @@ export function digestOf(alias: string): RawBuilder<unknown> {
   );
 }
 
+/** An audit entry's range for a UTC day. */
+const dayRange = (day: string) => ({ rangeStart: new Date(`${day}T00:00:00Z`), rangeEnd: DateTime.fromISO(day, { zone: "utc" }).plus({ days: 1 }).toJSDate() });
+
 const DAY_START = (day: string) => sql.raw(`(${day}::timestamp at time zone 'UTC')`);
 const DAY_END = (day: string) => sql.raw(`((${day} + 1)::timestamp at time zone 'UTC')`);
 
@@ -119,8 +122,7 @@ export async function sealArchive(db: Kysely<Database>, opts: { now: Date; resca
           action: "seal.reseal",
           command: opts.command,
           projectId: d.projectId,
-          rangeStart: new Date(`${d.day}T00:00:00Z`),
-          rangeEnd: DateTime.fromISO(d.day, { zone: "utc" }).plus({ days: 1 }).toJSDate(),
+          ...dayRange(d.day),
           rows: mine.length,
           detail: { day: d.day, reason: "rows the archiver fetched again after sealing", ...describeChanges(mine) },
         });
@@ -339,51 +341,43 @@ export async function acceptSealedDays(
     await lockCompliance(trx);
     await declareWriter(trx, "archiver");
     const { rows } = await diffSealedDays(trx, opts.scope, Number.MAX_SAFE_INTEGER);
-    const keys = [...new Set(rows.map((r) => `${r.projectId}|${r.day}`))];
-    const days = keys.map((k) => ({ projectId: k.split("|")[0]!, day: k.split("|")[1]! }));
-    // Overrides of the seals themselves: each is accepted by name, and the day it touched is
-    // sealed as it is now when it still has a seal or rows (a pass would seal an unsealed one).
+    // Overrides of the seals themselves are accepted by name (audit id), with the day they touched.
     const overrides = (await unacceptedSealOverrides(trx, opts.scope, Number.MAX_SAFE_INTEGER)).rows;
-    const overrideDays = new Map<string, SealOverride[]>();
-    for (const o of overrides) {
-      const key = o.projectId !== null && o.day !== null ? `${o.projectId}|${o.day}` : "";
-      overrideDays.set(key, [...(overrideDays.get(key) ?? []), o]);
-    }
+    // What is accepted per (project, day), one audit entry each; "" holds statement overrides, which name no day.
+    const groups = new Map<string, { day: SealDay | null; changes: SealDiff[]; overrides: SealOverride[] }>();
+    const groupOf = (day: SealDay | null) => {
+      const key = day ? `${day.projectId}|${day.day}` : "";
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { day, changes: [], overrides: [] }));
+      return g;
+    };
+    for (const r of rows) groupOf({ projectId: r.projectId, day: r.day }).changes.push(r);
+    for (const o of overrides) groupOf(o.projectId !== null && o.day !== null ? { projectId: o.projectId, day: o.day } : null).overrides.push(o);
+    const days = [...groups.values()].filter((g) => g.changes.length > 0).map((g) => g.day!);
+    // A day only an override of its seal touched is sealed as it is now if it still has a seal or
+    // rows (a pass seals a day without either).
     const resealable = await daysWithSealOrRows(
       trx,
-      [...overrideDays.keys()].filter((k) => k !== "" && !keys.includes(k)).map((k) => ({ projectId: k.split("|")[0]!, day: k.split("|")[1]! })),
+      [...groups.values()].filter((g) => g.changes.length === 0 && g.day !== null).map((g) => g.day!),
     );
-    const watermark = await latestAuditId(trx);
-    await writeSeals(trx, [...days, ...resealable], opts.now, watermark);
-    const dayRange = (day: string) => ({ rangeStart: new Date(`${day}T00:00:00Z`), rangeEnd: DateTime.fromISO(day, { zone: "utc" }).plus({ days: 1 }).toJSDate() });
-    const sealOverrideIds = (key: string) => (overrideDays.get(key) ?? []).map((o) => Number(o.auditId));
-    const entries: AuditEntry[] = days.map((d) => {
-      const mine = rows.filter((r) => r.projectId === d.projectId && r.day === d.day);
-      const ids = sealOverrideIds(`${d.projectId}|${d.day}`);
-      return {
+    await writeSeals(trx, [...days, ...resealable], opts.now, await latestAuditId(trx));
+    await writeAudit(
+      trx,
+      [...groups.values()].map((g) => ({
         at: opts.now,
         action: "seal.accept" as const,
         command: opts.command,
-        projectId: d.projectId,
-        ...dayRange(d.day),
-        rows: mine.length,
-        detail: { day: d.day, reason: opts.reason, ...describeChanges(mine), ...(ids.length > 0 ? { seal_overrides: ids } : {}) },
-      };
-    });
-    for (const [key, list] of overrideDays) {
-      if (keys.includes(key)) continue;
-      const [projectId, day] = key === "" ? [null, null] : [list[0]!.projectId, list[0]!.day!];
-      entries.push({
-        at: opts.now,
-        action: "seal.accept",
-        command: opts.command,
-        projectId,
-        ...(day ? dayRange(day) : {}),
-        rows: null,
-        detail: { ...(day ? { day } : {}), reason: opts.reason, seal_overrides: list.map((o) => Number(o.auditId)) },
-      });
-    }
-    await writeAudit(trx, entries);
+        projectId: g.day?.projectId ?? null,
+        ...(g.day ? dayRange(g.day.day) : {}),
+        rows: g.changes.length > 0 ? g.changes.length : null,
+        detail: {
+          ...(g.day ? { day: g.day.day } : {}),
+          reason: opts.reason,
+          ...describeChanges(g.changes),
+          ...(g.overrides.length > 0 ? { seal_overrides: g.overrides.map((o) => Number(o.auditId)) } : {}),
+        },
+      })),
+    );
     return { days, rows: rows.length, sealOverrides: overrides.length };
   });
 }

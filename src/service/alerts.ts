@@ -1,6 +1,7 @@
 import type { Clock } from "../clock.js";
 import type { Logger } from "../logger.js";
 import { formatDuration } from "../duration.js";
+import { allowedPassAgeMs } from "./readiness.js";
 import type { SyncReport } from "../sync/report.js";
 import type { ArchiveSnapshot } from "./archive-snapshot.js";
 
@@ -85,12 +86,12 @@ export function createAlerts(options: AlertOptions): Alerts {
 
     passRunning(startedAt, intervalMs) {
       const ms = options.clock.now().getTime() - startedAt.getTime();
-      if (ms <= 2 * intervalMs) return;
+      if (ms <= allowedPassAgeMs(intervalMs)) return;
       raise(
         "pass_running_long:",
         startedAt.toISOString(),
         { runningForSeconds: Math.round(ms / 1000), since: startedAt.toISOString() },
-        `A pass has been running for ${formatDuration(ms)} (since ${startedAt.toISOString()}), longer than two schedule intervals (${formatDuration(2 * intervalMs)}), ` +
+        `A pass has been running for ${formatDuration(ms)} (since ${startedAt.toISOString()}), longer than two schedule intervals (${formatDuration(allowedPassAgeMs(intervalMs))}), ` +
           "so no other pass can start. The database or Deepgram may have stopped answering: /readyz says whether the database answers. " +
           "Stopping the service ends the pass (committed pages stay).",
       );

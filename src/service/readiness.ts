@@ -29,13 +29,16 @@ export interface ReadinessFacts {
   databaseTarget: string;
 }
 
+/** How long a process may go without a successful pass: two schedule intervals. */
+export const allowedPassAgeMs = (intervalMs: number): number => 2 * intervalMs;
+
 /**
  * Ready: the database answers and a pass succeeded within the last two schedule intervals (a
  * fresh process gets two intervals from its start). A failed pass alone does not make a process
  * unready, a run of them does; a scheduler that stopped ticking does too.
  */
 export function assessReadiness(f: ReadinessFacts): Readiness {
-  const allowedMs = 2 * f.intervalMs;
+  const allowedMs = allowedPassAgeMs(f.intervalMs);
   const base = {
     lastSuccessAt: f.lastSuccessAt?.toISOString() ?? null,
     lastPass: f.lastPass ? { outcome: f.lastPass.outcome, finishedAt: f.lastPass.finishedAt.toISOString(), error: f.lastPass.error } : null,

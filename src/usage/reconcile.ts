@@ -2,6 +2,7 @@ import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/schema.js";
 import { HORIZON_MS } from "../config.js";
 import { ConfigError } from "../errors.js";
+import { alignDown } from "../sync/planner.js";
 
 export type ReconcileStatus = "ok" | "mismatch" | "partial" | "no_vendor_data";
 export const RECONCILE_STATUSES: readonly ReconcileStatus[] = ["mismatch", "no_vendor_data", "partial", "ok"];
@@ -201,7 +202,7 @@ export async function flaggedDays(db: Kysely<Database>, projectId: string, o: { 
   for (const { day } of r.rows) {
     const dayStart = Date.parse(`${day}T00:00:00Z`);
     const starts: number[] = [];
-    for (let t = Math.floor(dayStart / o.windowMs) * o.windowMs; t < dayStart + DAY_MS; t += o.windowMs) starts.push(t);
+    for (let t = alignDown(dayStart, o.windowMs); t < dayStart + DAY_MS; t += o.windowMs) starts.push(t);
     days.set(day, starts);
   }
   return days;
