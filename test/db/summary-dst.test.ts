@@ -28,7 +28,7 @@ const ITEMS = [
   item("m1", "2026-03-08T04:59:59.999999Z"), // 7 March 23:59:59.999999 EST
   item("m2", "2026-03-08T05:00:00Z"), // 8 March 00:00 EST
   item("m3", "2026-03-08T06:59:59Z"), // 01:59:59 EST, just before the clocks jump
-  item("m4", "2026-03-08T07:00:00Z", { tags: ["team-a", "team-a", "team-b"] }), // 03:00 EDT
+  item("m4", "2026-03-08T07:00:00Z", { tags: ["team-a", "team-b", "team-a"] }), // 03:00 EDT; team-a twice counts once
   item("m5", "2026-03-09T03:59:59.999999Z"), // 8 March 23:59:59.999999 EDT
   item("m6", "2026-03-09T04:00:00Z"), // 9 March 00:00 EDT
   item("n1", "2026-11-01T03:59:59Z"), // 31 October 23:59:59 EDT
