@@ -86,12 +86,13 @@ export function createAlerts(options: AlertOptions): Alerts {
 
     passRunning(startedAt, intervalMs) {
       const ms = options.clock.now().getTime() - startedAt.getTime();
-      if (ms <= allowedPassAgeMs(intervalMs)) return;
+      const allowedMs = allowedPassAgeMs(intervalMs);
+      if (ms <= allowedMs) return;
       raise(
         "pass_running_long:",
         startedAt.toISOString(),
         { runningForSeconds: Math.round(ms / 1000), since: startedAt.toISOString() },
-        `A pass has been running for ${formatDuration(ms)} (since ${startedAt.toISOString()}), longer than two schedule intervals (${formatDuration(allowedPassAgeMs(intervalMs))}), ` +
+        `A pass has been running for ${formatDuration(ms)} (since ${startedAt.toISOString()}), longer than two schedule intervals (${formatDuration(allowedMs)}), ` +
           "so no other pass can start. The database or Deepgram may have stopped answering: /readyz says whether the database answers. " +
           "Stopping the service ends the pass (committed pages stay).",
       );
