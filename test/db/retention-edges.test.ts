@@ -75,8 +75,10 @@ describe("retention at its edges", () => {
       let waiting = 0;
       for (let i = 0; i < 400 && waiting === 0; i++) {
         await new Promise((r) => setTimeout(r, 25));
+        // Asked outside any transaction: inside one (the locker's), pg_stat_activity is read once and
+        // kept until it ends, so a poll that came before retention's delete would never see it.
         waiting = (
-          await locker.query<{ n: number }>(
+          await writer.query<{ n: number }>(
             "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%delete from deepgram_archive.request_versions%'",
           )
         ).rows[0]!.n;
