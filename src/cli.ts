@@ -6,7 +6,7 @@ import { Settings } from "luxon";
 import { parseConfig, type Config } from "./config.js";
 import { ConfigError, DatabaseUnavailableError } from "./errors.js";
 import { createLogger, type Logger } from "./logger.js";
-import { systemClock } from "./clock.js";
+import { systemClock, type Clock } from "./clock.js";
 import { DeepgramHttpError } from "./deepgram/index.js";
 import { createProgressBar } from "./progress.js";
 import { parseRange } from "./time-range.js";
@@ -37,7 +37,11 @@ interface Io {
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   env: Env;
+  /** The time every command reads: the system's, unless a test pins it. */
+  clock?: Clock;
 }
+
+const clockOf = (io: Io): Clock => io.clock ?? systemClock;
 
 function configFor(io: Io, requireApiKey: boolean): { config: Config; logger: Logger } {
   const config = parseConfig(io.env, { requireApiKey });
@@ -45,6 +49,7 @@ function configFor(io: Io, requireApiKey: boolean): { config: Config; logger: Lo
 }
 
 function buildProgram(io: Io, setExit: (code: number) => void): Command {
+  const clock = clockOf(io);
   const program = new Command("deepgram-archiver")
     .description("Keeps a permanent, provably complete copy of Deepgram request logs and usage in Postgres.")
     .exitOverride()
@@ -79,7 +84,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
       const stop = onSignals(() => controller.abort(new Error("interrupted")));
       const bar = io.stderr.isTTY && !opts.json ? createProgressBar(io.stderr) : null;
       try {
-        const report = await syncCommand(config, { logger, clock: systemClock, onEvent: bar?.onEvent }, {
+        const report = await syncCommand(config, { logger, clock, onEvent: bar?.onEvent }, {
           projectIds: opts.project,
           since: range.since ?? undefined,
           until: range.until ?? undefined,
@@ -102,7 +107,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
       // Reads only: no migration, so an auditor's read-only role can run it and it changes nothing.
       const database = await openArchiveForReading(config, logger, "status", STATUS_MIGRATION);
       try {
-        const report = await getStatus(database, systemClock, syncSettings(config));
+        const report = await getStatus(database, clock, syncSettings(config));
         io.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatStatus(report));
       } finally {
         await database.close();
@@ -118,7 +123,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "print the report as JSON")
     .action(async (opts: { since?: string; until?: string; rebuild?: boolean; json?: boolean }) => {
       const { config, logger } = configFor(io, false);
-      const report = await summarizeCommand(config, { logger, clock: systemClock }, opts);
+      const report = await summarizeCommand(config, { logger, clock }, opts);
       io.stdout.write(opts.json ? JSON.stringify(report, null, 2) + "\n" : formatSummaryReport(report));
     });
 
@@ -130,7 +135,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option("--json", "print a JSON array of {project_id, day, status, archived_requests, vendor_requests, archived_hours, vendor_hours}")
     .action(async (opts: { since?: string; until?: string; json?: boolean }) => {
       const { config, logger } = configFor(io, false);
-      const result = await reconcileCommand(config, { logger, clock: systemClock }, opts);
+      const result = await reconcileCommand(config, { logger, clock }, opts);
       io.stdout.write(opts.json ? JSON.stringify(result.rows, null, 2) + "\n" : formatReconcileTable(result));
       setExit(result.counts.mismatch > 0 ? EXIT.failed : EXIT.ok);
     });
@@ -150,7 +155,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
         }, SHUTDOWN_DEADLINE_MS).unref();
       });
       try {
-        await runCommand(config, { logger, clock: systemClock, signal: controller.signal });
+        await runCommand(config, { logger, clock, signal: controller.signal });
       } finally {
         stop();
       }
@@ -204,7 +209,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
         else io.stderr.write(`${DEMO_STAGE_TEXT[stage]}\n`);
       };
       const report = await runDemo(
-        { logger, clock: systemClock, onStage, onEvent: (e) => bar?.onEvent(e) },
+        { logger, clock, onStage, onEvent: (e) => bar?.onEvent(e) },
         { dataDir: config.dataDir, timezone: config.timezone, ...demo },
       );
       io.stdout.write(formatDemoReport(report));
@@ -237,7 +242,7 @@ const repeatable = (v: string, prev: string[] = []) => [...prev, v];
 
 /** retention, hold add|list|release, verify, export (docs/COMPLIANCE.md). */
 function registerComplianceCommands(program: Command, io: Io, setExit: (code: number) => void): void {
-  const deps = (logger: Logger) => ({ logger, clock: systemClock });
+  const deps = (logger: Logger) => ({ logger, clock: clockOf(io) });
 
   program
     .command("retention")

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { Clock } from "../../src/clock.js";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CLI = fileURLToPath(new URL("../../src/cli.ts", import.meta.url));
@@ -49,12 +50,12 @@ export function collect(child: ChildProcess, started = Date.now(), timeoutMs = 1
  * Runs the CLI's `main` in this process (no child, no tsx start-up): argv parsing, the command,
  * its output and its exit code, for tests that do not need a process boundary.
  */
-export async function runCliInProcess(args: string[], env: Record<string, string>): Promise<Omit<CliResult, "signal">> {
+export async function runCliInProcess(args: string[], env: Record<string, string>, clock?: Clock): Promise<Omit<CliResult, "signal">> {
   const { main } = await import("../../src/cli.js");
   let stdout = "";
   let stderr = "";
   const sink = (write: (s: string) => void) => ({ isTTY: false, write: (s: string | Uint8Array) => (write(String(s)), true) }) as unknown as NodeJS.WriteStream;
   const started = Date.now();
-  const code = await main(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)), env });
+  const code = await main(args, { stdout: sink((s) => (stdout += s)), stderr: sink((s) => (stderr += s)), env, clock });
   return { code, stdout, stderr, ms: Date.now() - started };
 }
