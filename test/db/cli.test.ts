@@ -31,8 +31,9 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-async function exactFor(projectId: string) {
-  const expected = settledVisible(sim.visibleTruth(projectId), new Date(), WINDOW_MS, SETTLE_MS);
+/** `before`: taken before the sync started (see settledVisible). */
+async function exactFor(projectId: string, before: Date) {
+  const expected = settledVisible(sim.visibleTruth(projectId), before, WINDOW_MS, SETTLE_MS);
   const d = await diffArchive(database.db, projectId, expected, sim.truth(projectId));
   return { missing: d.missing.length, duplicated: d.duplicated.length, stale: d.stale.length, unexpected: d.unexpected.length };
 }
@@ -92,17 +93,19 @@ describe("the command line", () => {
 
   it("archives the good project when another does not exist, and exits 1 naming the missing one", async () => {
     const [p1] = sim.projects();
+    const before = new Date();
     const r = await runCli(["sync"], { ...env, DEEPGRAM_PROJECT_IDS: `${p1!.project_id},no-such-project` });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/no-such-project.*failed/);
     expect(r.stdout).toMatch(/not found/i);
-    expect(await exactFor(p1!.project_id)).toEqual(EXACT);
+    expect(await exactFor(p1!.project_id, before)).toEqual(EXACT);
   });
 
   it("archives exactly with the key at debug level and never shows or stores the key", async () => {
+    const before = new Date();
     const r = await runCli(["sync"], { ...env, LOG_LEVEL: "debug" });
     expect(r.code).toBe(0);
-    for (const p of sim.projects()) expect(await exactFor(p.project_id)).toEqual(EXACT);
+    for (const p of sim.projects()) expect(await exactFor(p.project_id, before)).toEqual(EXACT);
     expect(r.stderr.length).toBeGreaterThan(1000); // debug lines were written
     expect(r.stdout + r.stderr).not.toContain(KEY);
     const status = await runCli(["status", "--json"], { ...env, LOG_LEVEL: "debug" });
@@ -148,10 +151,11 @@ describe("the command line", () => {
       child.kill("SIGKILL");
       const killed = await done;
       expect(killed.signal).toBe("SIGKILL");
+      const before = new Date();
       const again = await runCli(["sync"], env2);
       expect(again.code).toBe(0);
       const [p] = big.projects();
-      const expected = settledVisible(big.visibleTruth(p!.project_id), new Date(), 3_600_000, SETTLE_MS);
+      const expected = settledVisible(big.visibleTruth(p!.project_id), before, 3_600_000, SETTLE_MS);
       const d = await diffArchive(d2.db, p!.project_id, expected, big.truth(p!.project_id));
       expect({ missing: d.missing.length, duplicated: d.duplicated.length, stale: d.stale.length, unexpected: d.unexpected.length }).toEqual(EXACT);
       expect(d.compared).toBeGreaterThan(perDay * 89);

@@ -108,6 +108,7 @@ describe("the container image", () => {
       ARCHIVER_RETENTION: "400d",
       PATH: `${bin}:${dirname(process.execPath)}:${process.env.PATH ?? ""}`,
     };
+    const before = new Date();
     const run = startRunProcess(env, { executable: "deepgram-archiver", cwd: app });
     try {
       const url = await run.url();
@@ -126,7 +127,7 @@ describe("the container image", () => {
       expect((await run.waitForLog((l) => l.msg === "retention applied", 60_000)).rows).toBe(0);
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
       const [p] = sim.projects();
-      const expected = settledVisible(sim.visibleTruth(p!.project_id), new Date(), 12 * 3_600_000, 15 * 60_000);
+      const expected = settledVisible(sim.visibleTruth(p!.project_id), before, 12 * 3_600_000, 15 * 60_000);
       const d = await diffArchive(database.db, p!.project_id, expected, sim.truth(p!.project_id));
       expect({ missing: d.missing.length, duplicated: d.duplicated.length, stale: d.stale.length, unexpected: d.unexpected.length }).toEqual({ missing: 0, duplicated: 0, stale: 0, unexpected: 0 });
       expect(d.compared).toBeGreaterThan(0);

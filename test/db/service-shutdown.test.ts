@@ -69,12 +69,13 @@ describe("run on a signal", () => {
       console.info(`SIGTERM mid-pass: exit ${stop.code} after ${stop.ms} ms with ${committed}+ rows committed`);
 
       sim.control.setLatency(0);
+      const before = new Date();
       const again = startRunProcess(env);
       const url = await again.url();
       await again.waitForLog((l) => l.msg === "pass succeeded", 120_000);
       expect((await fetch(`${url}/readyz`)).status).toBe(200);
       const [p] = sim.projects();
-      const expected = settledVisible(sim.visibleTruth(p!.project_id), new Date(), WINDOW_MS, SETTLE_MS);
+      const expected = settledVisible(sim.visibleTruth(p!.project_id), before, WINDOW_MS, SETTLE_MS);
       const d = await diffArchive(database.db, p!.project_id, expected, sim.truth(p!.project_id));
       expect({ missing: d.missing.length, duplicated: d.duplicated.length, stale: d.stale.length, unexpected: d.unexpected.length }).toEqual({ missing: 0, duplicated: 0, stale: 0, unexpected: 0 });
       const second = await again.stop("SIGINT");

@@ -54,7 +54,11 @@ export async function diffArchive(
   return { missing, duplicated, stale, unexpected, compared: rows.rows.length };
 }
 
-/** The records a pass at `now` must have archived: visible to the API and in a settled window. */
+/**
+ * The records a pass at `now` must have archived: visible to the API and in a settled window. On
+ * the system's clock, give a time taken before the pass started: a window that closes between the
+ * pass's start and the check is not one the pass had to archive.
+ */
 export function settledVisible<T extends { created: string }>(visible: T[], now: Date, windowMs: number, settleMs: number): T[] {
   const lastEnd = Math.floor((now.getTime() - settleMs) / windowMs) * windowMs;
   return visible.filter((r) => Date.parse(r.created) < lastEnd);

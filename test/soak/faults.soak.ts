@@ -138,10 +138,11 @@ describe("soak", () => {
         child.kill("SIGKILL");
         const killed = await done;
         if (killed.signal === "SIGKILL") totals.kills++;
+        const before = new Date();
         const again = await runCli(["sync"], env);
         expect(again.code).toBe(0);
         for (const p of sim.projects()) {
-          const expected = settledVisible(sim.visibleTruth(p.project_id), new Date(), 2 * H, 15 * 60_000);
+          const expected = settledVisible(sim.visibleTruth(p.project_id), before, 2 * H, 15 * 60_000);
           const d = await diffArchive(database.db, p.project_id, expected, sim.truth(p.project_id));
           totals.rowsCompared += d.compared;
           totals.missing += d.missing.length;
