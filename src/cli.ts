@@ -41,15 +41,13 @@ interface Io {
   clock?: Clock;
 }
 
-const clockOf = (io: Io): Clock => io.clock ?? systemClock;
-
 function configFor(io: Io, requireApiKey: boolean): { config: Config; logger: Logger } {
   const config = parseConfig(io.env, { requireApiKey });
   return { config, logger: createLogger({ level: config.logLevel }) };
 }
 
 function buildProgram(io: Io, setExit: (code: number) => void): Command {
-  const clock = clockOf(io);
+  const clock = io.clock ?? systemClock;
   const program = new Command("deepgram-archiver")
     .description("Keeps a permanent, provably complete copy of Deepgram request logs and usage in Postgres.")
     .exitOverride()
@@ -234,15 +232,15 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
       }
     });
 
-  registerComplianceCommands(program, io, setExit);
+  registerComplianceCommands(program, io, clock, setExit);
   return program;
 }
 
 const repeatable = (v: string, prev: string[] = []) => [...prev, v];
 
 /** retention, hold add|list|release, verify, export (docs/COMPLIANCE.md). */
-function registerComplianceCommands(program: Command, io: Io, setExit: (code: number) => void): void {
-  const deps = (logger: Logger) => ({ logger, clock: clockOf(io) });
+function registerComplianceCommands(program: Command, io: Io, clock: Clock, setExit: (code: number) => void): void {
+  const deps = (logger: Logger) => ({ logger, clock });
 
   program
     .command("retention")

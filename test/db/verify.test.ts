@@ -9,6 +9,7 @@ import { createTestDatabase } from "../helpers/database.js";
 import { openPostgres } from "../../src/db/connection.js";
 import { describeDatabaseUrl } from "../../src/config.js";
 import { silentLogger } from "../../src/logger.js";
+import type { Clock } from "../../src/clock.js";
 import { migrations } from "../../migrations/index.js";
 
 const DAY_MS = 86_400_000;
@@ -19,7 +20,7 @@ let f: ArchiveFixture;
 let projects: string[];
 const all = { since: null, until: null, projectIds: null };
 const verify = () => verifyArchive(f.database.db, { ...all, now: f.clock.now() });
-const cli = (args: string[]) => runCli(args, { DATABASE_URL: f.tdb.url!, LOG_LEVEL: "silent" });
+const cli = (args: string[], clock?: Clock) => runCli(args, { DATABASE_URL: f.tdb.url!, LOG_LEVEL: "silent" }, clock);
 
 /** Runs statements as an administrator's documented override, in one transaction. */
 const override = (reason: string, statements: Array<ReturnType<typeof sql>>) =>
@@ -83,7 +84,7 @@ describe("day seals and verify", () => {
       // Both at the fixture's time: status's horizon margin is counted in seconds from now, so on
       // the system's clock two runs a second apart differ (seen in CI).
       const reader = await runCli(args, { DATABASE_URL: asReader.toString(), LOG_LEVEL: "silent" }, f.clock);
-      const owner = await runCli(args, { DATABASE_URL: f.tdb.url!, LOG_LEVEL: "silent" }, f.clock);
+      const owner = await cli(args, f.clock);
       expect([reader.code, reader.stderr, owner.code, owner.stderr]).toEqual([0, "", 0, ""]);
       expect(reader.stdout).toBe(owner.stdout);
     }
