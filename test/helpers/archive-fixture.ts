@@ -5,7 +5,7 @@ import { createDeepgramClient, type ClientEvent, type DeepgramClient } from "../
 import { createSimulator, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";
 import { runSync, type SyncOptions, type SyncSettings } from "../../src/sync/engine.js";
 import { openEngineDatabase, type EngineDatabase, type EngineName } from "./engines.js";
-import { diffArchive, settledVisible, type ArchiveDiff } from "./compare.js";
+import { diffArchive, problemCounts, settledVisible, type ArchiveDiff, type ProblemCounts } from "./compare.js";
 
 export const API_KEY = "test-key-5f0c2e9a7d";
 
@@ -80,12 +80,10 @@ export async function createArchiveFixture(
 }
 
 /** Asserts-ready summary: every list empty means the archive is exact. */
-export function problems(diffs: Record<string, ArchiveDiff>): Record<string, { missing: number; duplicated: number; stale: number; unexpected: number }> {
-  return Object.fromEntries(
-    Object.entries(diffs).map(([p, d]) => [p, { missing: d.missing.length, duplicated: d.duplicated.length, stale: d.stale.length, unexpected: d.unexpected.length }]),
-  );
+export function problems(diffs: Record<string, ArchiveDiff>): Record<string, ProblemCounts> {
+  return Object.fromEntries(Object.entries(diffs).map(([p, d]) => [p, problemCounts(d)]));
 }
 
-export function exact(diffs: Record<string, ArchiveDiff>): Record<string, { missing: number; duplicated: number; stale: number; unexpected: number }> {
+export function exact(diffs: Record<string, ArchiveDiff>): Record<string, ProblemCounts> {
   return Object.fromEntries(Object.keys(diffs).map((p) => [p, { missing: 0, duplicated: 0, stale: 0, unexpected: 0 }]));
 }

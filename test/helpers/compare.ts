@@ -12,6 +12,18 @@ export interface ArchiveDiff {
   compared: number;
 }
 
+export interface ProblemCounts {
+  missing: number;
+  duplicated: number;
+  stale: number;
+  unexpected: number;
+}
+
+/** How many records of each kind of problem a diff found: all zero when the archive is exact. */
+export function problemCounts(d: ArchiveDiff): ProblemCounts {
+  return { missing: d.missing.length, duplicated: d.duplicated.length, stale: d.stale.length, unexpected: d.unexpected.length };
+}
+
 /** Sorted-key JSON, so two items compare equal whatever order their keys arrived in. */
 export function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
