@@ -160,13 +160,16 @@ async function sealableDays(trx: Transaction<Database>, sealBefore: string, limi
       cross join lateral generate_series(b.first_day::timestamp, (${sealBefore}::date - 1)::timestamp, interval '1 day') as g(day)
       where not exists (select 1 from deepgram_archive.day_seals s where s.project_id = b.project_id and s.day = g.day::date))
     select c.project_id, c.day::text as day from candidates c
-    where (
-      select coalesce(sum(extract(epoch from least(w.window_end, ${DAY_END("c.day")}) - greatest(w.window_start, ${DAY_START("c.day")}))), 0)
+    -- The union of the windows, not the sum of their lengths: after ARCHIVER_WINDOW changed, rows
+    -- of the old width and the new can overlap, and a sum would count an hour twice and hide one
+    -- never read.
+    where coalesce((
+      select range_agg(tstzrange(w.window_start, w.window_end))
       from deepgram_archive.sync_windows w
       where w.project_id = c.project_id and w.state in ('complete', 'lost')
         and w.window_start < ${DAY_END("c.day")} and w.window_start > ((c.day - 1)::timestamp at time zone 'UTC')
         and w.window_end > ${DAY_START("c.day")}
-    ) >= 86400
+    ) @> tstzrange(${DAY_START("c.day")}, ${DAY_END("c.day")}), false)
     order by c.day, c.project_id
     limit ${limit}`.execute(trx);
   return r.rows.map((x) => ({ projectId: x.project_id, day: x.day }));

@@ -8,6 +8,7 @@ import { ensureMonthlyPartitions } from "../../src/archive/partitions.js";
 import { toRequestRow } from "../../src/archive/request-row.js";
 import { commitPage, ensureProject, loadLedger, type PageCommit } from "../../src/sync/ledger.js";
 import { planWindows } from "../../src/sync/planner.js";
+import { sealArchive } from "../../src/retention/seals.js";
 
 /**
  * The ledger row is the proof that a window was read to its end (DESIGN: sync_windows). What a
@@ -105,3 +106,26 @@ describe("a page commit on a window the ledger already holds", () => {
   });
 });
 
+describe("sealing a day after ARCHIVER_WINDOW changed", () => {
+  it("does not seal a day whose rows of two widths overlap while one hour of it was never read to its end", async () => {
+    const day = Date.parse("2026-11-02T00:00:00Z");
+    await project("seal");
+    // At 1h: every hour of the day read to its end but 05:00, whose read stopped after a page.
+    for (let h = 0; h < 24; h++) {
+      await commitPage(database.db, page("seal", day + h * H, H, day + h * H + 60_000, { firstPage: true, lastPage: h !== 5 }));
+    }
+    // At 2h: [00:00, 02:00) and [02:00, 04:00) read again, over the 1h rows at 00:00 and 02:00;
+    // those at 01:00 and 03:00 stay. The lengths add up to 25 hours; the union lacks 05:00.
+    for (const h of [0, 2]) await commitPage(database.db, page("seal", day + h * H, 2 * H, day + h * H + 90_000, { firstPage: true, lastPage: true }));
+    const sealedDays = async () =>
+      (await sql<{ day: string }>`select day::text as day from deepgram_archive.day_seals where project_id = 'seal'`.execute(database.db)).rows.map((r) => r.day);
+    const seal = () => sealArchive(database.db, { now: new Date(NOW), rescanMs: 72 * H, command: "test", logger: silentLogger() });
+
+    await seal();
+    expect(await sealedDays()).toEqual([]);
+    // 05:00 read to its end: now the ledger proves the day, and it is sealed.
+    await commitPage(database.db, page("seal", day + 5 * H, H, day + 5 * H + 90_000, { firstPage: true, lastPage: true }));
+    await seal();
+    expect(await sealedDays()).toEqual(["2026-11-02"]);
+  });
+});
