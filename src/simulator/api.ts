@@ -74,7 +74,7 @@ function listRequests(state: SimulatorState, store: ProjectStore, q: URLSearchPa
   const startRaw = q.get("start");
   const endRaw = q.get("end");
   const startUs = startRaw === null ? null : parseBound(startRaw, "start");
-  const endUs = endRaw === null ? null : parseBound(endRaw, "end");
+  const endUs = endRaw === null ? null : parseBound(endRaw, "end", state.endCoversSecond);
   if (startRaw !== null && startUs === null) return badQuery(requestId, `start: invalid date-time ${JSON.stringify(startRaw)}`);
   if (endRaw !== null && endUs === null) return badQuery(requestId, `end: invalid date-time ${JSON.stringify(endRaw)}`);
   const limitIn = q.get("limit") === null ? 10 : parseCount(q.get("limit")!);

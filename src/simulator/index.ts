@@ -7,7 +7,8 @@
  * - Listing order: created descending; equal `created` by request_id ascending. Pages are 0-based.
  * - start/end are both inclusive instants with µs precision. `YYYY-MM-DDTHH:MM:SS` means exactly
  *   that instant (not the whole second); a date-only end means the day's last microsecond. So a
- *   record at exactly 11:00:00.000000Z is in both [10:00, 11:00] and [11:00, 12:00].
+ *   record at exactly 11:00:00.000000Z is in both [10:00, 11:00] and [11:00, 12:00]. With
+ *   `endCoversSecond`, an end without a fraction covers its whole second instead.
  * - Query strings are form-decoded: an unencoded `+` in an offset becomes a space and is a 400.
  * - Only start, end, limit, page are honoured; other filters are ignored. limit/page must be
  *   non-negative integers (else 400); limit is clamped to [1, maxLimit] and echoed.

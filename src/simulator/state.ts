@@ -20,6 +20,7 @@ export class SimulatorState {
   readonly anchorUs: number;
   readonly horizonUs: number;
   readonly maxLimit: number;
+  readonly endCoversSecond: boolean;
   readonly slowMs: number;
   latencyMs: number;
   readonly stores: ProjectStore[];
@@ -52,6 +53,7 @@ export class SimulatorState {
     this.anchorUs = msToUs((options.anchor ?? options.clock.now()).getTime());
     this.horizonUs = nonNegative("horizonDays", options.horizonDays ?? 90) * DAY_US;
     this.maxLimit = Math.max(1, Math.floor(nonNegative("maxLimit", options.maxLimit ?? 1000)));
+    this.endCoversSecond = options.endCoversSecond ?? false;
     this.slowMs = nonNegative("slowMs", options.slowMs ?? 2000);
     this.latencyMs = nonNegative("latencyMs", options.latencyMs ?? 0);
     this.faults = new FaultPlan(this.seed, options.faultRate ?? 0, options.faultKinds);

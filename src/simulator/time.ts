@@ -61,9 +61,10 @@ export function parseDay(text: string): number | null {
  * - `YYYY-MM-DD`: a start means 00:00:00 of that UTC day; an end means its last microsecond, so a
  *   date-only end includes the whole day (as the docs' example shows).
  * - `YYYY-MM-DDTHH:MM:SS[.fraction][Z|±HH:MM]`: that exact instant; no zone means UTC. Sub-µs
- *   digits round inward (start up, end down), which is exact for µs-precision records.
+ *   digits round inward (start up, end down), which is exact for µs-precision records. With
+ *   `endCoversSecond`, an end without a fraction means the last microsecond of its second.
  */
-export function parseBound(text: string, edge: "start" | "end"): number | null {
+export function parseBound(text: string, edge: "start" | "end", endCoversSecond = false): number | null {
   const day = parseDay(text);
   if (day !== null) return edge === "start" ? day : day + DAY_US - 1;
   const m = DATETIME_RE.exec(text);
@@ -82,5 +83,6 @@ export function parseBound(text: string, edge: "start" | "end"): number | null {
   const micros = Number(frac.slice(0, 6));
   const subMicro = Number(frac.slice(6)) > 0;
   const base = msToUs(Date.UTC(y, mo - 1, d, h, mi, s) - offsetMin * 60_000) + micros;
+  if (endCoversSecond && edge === "end" && m[7] === undefined) return base + 999_999;
   return subMicro && edge === "start" ? base + 1 : base;
 }

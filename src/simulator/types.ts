@@ -27,6 +27,12 @@ export interface SimulatorOptions {
   horizonDays?: number;
   /** Default 1000. */
   maxLimit?: number;
+  /**
+   * Default false: a datetime `end` names that exact instant. True: an `end` without a fraction of
+   * a second covers its whole second (`...:00Z` lists records up to `...:00.999999Z`), the other
+   * reading of an open question (deepgram-api.md, open question 5).
+   */
+  endCoversSecond?: boolean;
 }
 
 export type FaultKind =
