@@ -140,9 +140,9 @@ type PageRead =
   | { kind: "unplaced"; why: string };
 
 /**
- * One page of a listing of [from, to] read for a window or span ending at `end`: a record at `to`
- * belongs to the next part (unless `to` is `end`) and one at or after `end` to the next window, so
- * both are skipped. A record seen twice (`seen` spans the listing's pages) or outside the range
+ * One page of a listing of [from, to] read for a window or span ending at `end`: a record in the
+ * second from `to` belongs to the next part (unless `to` is `end`) and one at or after `end` to the
+ * next window, so both are skipped. A record seen twice (`seen` spans the listing's pages) or outside the range
  * means the listing moved. With `placeEvery`, a record whose time this process cannot read stops
  * the page (`unplaced`); `times` holds each row's instant.
  */
@@ -156,8 +156,11 @@ function readPage(res: RequestsPage, range: { from: number; to: number; end: num
     const item = res.items[k]!;
     const t = Date.parse(item.created);
     if (placeEvery && Number.isNaN(t)) return { kind: "unplaced", why: `record ${item.request_id} has a time this process cannot place (${item.created})` };
-    if (t === to && to !== end) continue; // inclusive end: it belongs to the next part
-    if (t >= end) continue; // inclusive end: it belongs to the next window
+    // The API's end is inclusive: of that instant, or (unknown: deepgram-api.md, open question 5)
+    // of its whole second. Either way a record from a part's end to the end of that second
+    // belongs to the next part, which starts there; and one from the window's end, to the next window.
+    if (to !== end && t >= to && t < to + 1_000) continue;
+    if (t >= end) continue;
     if (t < from || t > to) return { kind: "moved", why: `record ${item.request_id} at ${item.created} is outside the requested range` };
     if (seen.has(item.request_id)) return { kind: "moved", why: `record ${item.request_id} was listed twice` };
     seen.add(item.request_id);

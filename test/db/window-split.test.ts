@@ -86,3 +86,49 @@ describe("a window split more finely than it divides into whole seconds", () => 
     expect(await parts()).toBe(split);
   });
 });
+
+describe("a split window when the API's end covers its whole second (deepgram-api.md, open question 5)", () => {
+  let f: ArchiveFixture;
+
+  beforeAll(async () => {
+    f = await createArchiveFixture("window_split_second", { sim: { projects: 1, days: 3, perDay: 20, endCoversSecond: true }, settings: { windowMs: H } });
+  });
+  afterAll(async () => {
+    await f?.close();
+  });
+
+  it("takes the records listed in the second after a part's end as the next part's, and archives the window exactly", async () => {
+    expect((await f.sync()).outcome).toBe("succeeded");
+    const [p] = f.sim.projects();
+    const projectId = p!.project_id;
+    // The burst of the test above: about 300 records a second, so the second after a part's end
+    // that falls inside it holds records, which that part's listing now returns.
+    f.sim.control.addLate(11_000, { projectId, withinHours: 0.01 });
+    f.clock.advance(H);
+    const fetchedBefore = f.sim.stats().pageFetches.length;
+    const report = await f.sync();
+    expect(report.projects.map((r) => r.error)).toEqual([null]);
+    expect(report.outcome).toBe("succeeded");
+    const diffs = await f.diff();
+    expect(problems(diffs)).toEqual(exact(diffs));
+
+    const w = await sql<{ state: string; parts: number }>`
+      select state, parts from deepgram_archive.sync_windows
+      where project_id = ${projectId} and window_start = ${new Date(WINDOW_START)}`.execute(f.database.db);
+    expect(w.rows[0]!.state).toBe("complete");
+    expect(w.rows[0]!.parts).toBeGreaterThan(1);
+    // The case at hand did occur: records in the second after an inner part end.
+    const innerEnds = new Set(
+      f.sim
+        .stats()
+        .pageFetches.slice(fetchedBefore)
+        .filter((q) => q.page === 0 && Date.parse(q.start) >= WINDOW_START && Date.parse(q.end) < WINDOW_START + H)
+        .map((q) => Date.parse(q.end)),
+    );
+    const inSecondAfter = f.sim.truth(projectId).filter((t) => {
+      const ms = Date.parse(t.created);
+      return [...innerEnds].some((e) => ms >= e && ms < e + 1_000);
+    });
+    expect(inSecondAfter.length).toBeGreaterThan(0);
+  });
+});
