@@ -7,6 +7,24 @@ import { recordWindowError } from "../../src/sync/ledger.js";
 const H = 3_600_000;
 const WINDOW_START = Date.parse("2026-11-20T12:00:00Z");
 
+/**
+ * A first pass, then a burst of 11,000 records in the 36 s before 12:20:00 (about 300 a second) and
+ * a second pass an hour later, which must split the 12:00 window: more than 32 parts, and 3600 s do
+ * not divide into 32 (112.5 s) or 64 (56.25 s). Returns the project and the page fetches before
+ * the second pass.
+ */
+async function burstPass(f: ArchiveFixture): Promise<{ projectId: string; fetchedBefore: number }> {
+  expect((await f.sync()).outcome).toBe("succeeded");
+  const projectId = f.sim.projects()[0]!.project_id;
+  f.sim.control.addLate(11_000, { projectId, withinHours: 0.01 });
+  f.clock.advance(H);
+  const fetchedBefore = f.sim.stats().pageFetches.length;
+  const report = await f.sync();
+  expect(report.projects.map((r) => r.error)).toEqual([null]);
+  expect(report.outcome).toBe("succeeded");
+  return { projectId, fetchedBefore };
+}
+
 describe("a window split more finely than it divides into whole seconds", () => {
   let f: ArchiveFixture;
 
@@ -18,17 +36,7 @@ describe("a window split more finely than it divides into whole seconds", () => 
   });
 
   it("is read in whole-second parts that tile it, and archived exactly", async () => {
-    expect((await f.sync()).outcome).toBe("succeeded");
-    const [p] = f.sim.projects();
-    const projectId = p!.project_id;
-    // A burst of 11,000 records in the 36 s before 12:20:00: the 12:00 window needs more than 32 parts,
-    // and 3600 s do not divide into 32 (112.5 s) or 64 (56.25 s).
-    f.sim.control.addLate(11_000, { projectId, withinHours: 0.01 });
-    f.clock.advance(H);
-    const fetchedBefore = f.sim.stats().pageFetches.length;
-    const report = await f.sync();
-    expect(report.projects.map((r) => r.error)).toEqual([null]);
-    expect(report.outcome).toBe("succeeded");
+    const { projectId, fetchedBefore } = await burstPass(f);
 
     const w = await sql<{ state: string; parts: number; records: number }>`
       select state, parts, records from deepgram_archive.sync_windows
@@ -98,17 +106,9 @@ describe("a split window when the API's end covers its whole second (deepgram-ap
   });
 
   it("takes the records listed in the second after a part's end as the next part's, and archives the window exactly", async () => {
-    expect((await f.sync()).outcome).toBe("succeeded");
-    const [p] = f.sim.projects();
-    const projectId = p!.project_id;
-    // The burst of the test above: about 300 records a second, so the second after a part's end
-    // that falls inside it holds records, which that part's listing now returns.
-    f.sim.control.addLate(11_000, { projectId, withinHours: 0.01 });
-    f.clock.advance(H);
-    const fetchedBefore = f.sim.stats().pageFetches.length;
-    const report = await f.sync();
-    expect(report.projects.map((r) => r.error)).toEqual([null]);
-    expect(report.outcome).toBe("succeeded");
+    // The burst puts records in the second after any part's end that falls inside it, and with
+    // this simulator that part's listing returns them.
+    const { projectId, fetchedBefore } = await burstPass(f);
     const diffs = await f.diff();
     expect(problems(diffs)).toEqual(exact(diffs));
 
