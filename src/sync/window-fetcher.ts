@@ -142,9 +142,9 @@ type PageRead =
 /**
  * One page of a listing of [from, to] read for a window or span ending at `end`: a record in the
  * second from `to` belongs to the next part (unless `to` is `end`) and one at or after `end` to the
- * next window, so both are skipped. A record seen twice (`seen` spans the listing's pages) or outside the range
- * means the listing moved. With `placeEvery`, a record whose time this process cannot read stops
- * the page (`unplaced`); `times` holds each row's instant.
+ * next window, so both are skipped. A record seen twice (`seen` spans the listing's pages) or
+ * outside the range means the listing moved. With `placeEvery`, a record whose time this process
+ * cannot read stops the page (`unplaced`); `times` holds each row's instant.
  */
 function readPage(res: RequestsPage, range: { from: number; to: number; end: number }, seen: Set<string>, placeEvery = false): PageRead {
   const { from, to, end } = range;
