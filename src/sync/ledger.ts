@@ -58,6 +58,10 @@ export async function commitPage(db: Kysely<Database>, page: PageCommit): Promis
 async function recordProgress(trx: Transaction<Database>, p: PageCommit): Promise<void> {
   const windows = p.windows ?? [{ start: p.windowStart, end: p.windowEnd, records: p.rows.length }];
   const rows = JSON.stringify(windows.map((w) => ({ s: w.start.toISOString(), e: w.end.toISOString(), n: w.records })));
+  // A complete window read again (a rescan) that stops early stays complete: its records are
+  // archived. Not so a wider window over it (ARCHIVER_WINDOW grown): the row would then claim a
+  // range this read has not finished.
+  const staysComplete = sql`(w.state = 'complete' and excluded.window_end <= w.window_end)`;
   await sql`
     insert into deepgram_archive.sync_windows as w
       (project_id, window_start, window_end, state, parts, pages, records, fetch_count,
@@ -67,10 +71,7 @@ async function recordProgress(trx: Transaction<Database>, p: PageCommit): Promis
     from jsonb_to_recordset(${rows}::jsonb) as x(s timestamptz, e timestamptz, n integer)
     on conflict (project_id, window_start) do update set
       window_end = excluded.window_end,
-      -- A complete window read again (a rescan) that stops early stays complete: its records are
-      -- archived. Not so a wider window over it (ARCHIVER_WINDOW grown): the row would then claim
-      -- a range this read has not finished.
-      state = case when ${p.lastPage}::boolean or (w.state = 'complete' and excluded.window_end <= w.window_end) then 'complete' else 'in_progress' end,
+      state = case when ${p.lastPage}::boolean or ${staysComplete} then 'complete' else 'in_progress' end,
       parts = excluded.parts,
       pages = case when ${p.firstPage}::boolean then 1 else w.pages + 1 end,
       records = case when ${p.firstPage}::boolean then excluded.records else w.records + excluded.records end,
@@ -78,8 +79,7 @@ async function recordProgress(trx: Transaction<Database>, p: PageCommit): Promis
       pages_fetched_total = w.pages_fetched_total + 1,
       first_fetched_at = coalesce(w.first_fetched_at, excluded.first_fetched_at),
       last_fetched_at = excluded.last_fetched_at,
-      completed_at = case when ${p.lastPage}::boolean then excluded.last_fetched_at
-        when w.state = 'complete' and excluded.window_end <= w.window_end then w.completed_at end,
+      completed_at = case when ${p.lastPage}::boolean then excluded.last_fetched_at when ${staysComplete} then w.completed_at end,
       last_error = null`.execute(trx);
 }
 
