@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "kysely";
-import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
-import { openPostgres, type ArchiveDatabase } from "../../src/db/connection.js";
-import { migrateToLatest } from "../../src/db/migrator.js";
+import { openEngineDatabase, type EngineDatabase } from "../helpers/engines.js";
+import type { ArchiveDatabase } from "../../src/db/connection.js";
 import { silentLogger } from "../../src/logger.js";
 import { ensureMonthlyPartitions } from "../../src/archive/partitions.js";
 import { toRequestRow } from "../../src/archive/request-row.js";
@@ -15,21 +14,19 @@ import { sealArchive } from "../../src/retention/seals.js";
  * page commit does to the row when a window is read again: at the same width (a rescan), wider
  * (ARCHIVER_WINDOW grown) or narrower (shrunk).
  */
-let tdb: TestDatabase;
+let edb: EngineDatabase;
 let database: ArchiveDatabase;
 const H = 3_600_000;
 const NOW = Date.parse("2026-11-20T12:00:00Z");
 const T0 = Date.parse("2026-11-01T00:00:00Z"); // 2h-aligned, outside the 72-hour rescan horizon
 
 beforeAll(async () => {
-  tdb = await createTestDatabase("ledger");
-  database = await openPostgres({ url: tdb.url, target: tdb.name, logger: silentLogger() });
-  await migrateToLatest(database.db);
+  edb = await openEngineDatabase("postgres", "ledger", silentLogger());
+  database = edb.database;
   await ensureMonthlyPartitions(database.db, new Date("2026-11-01T00:00:00Z"), new Date("2026-11-30T00:00:00Z"), silentLogger());
 });
 afterAll(async () => {
-  await database?.close();
-  await tdb?.drop();
+  await edb?.drop();
 });
 
 let serial = 0;
