@@ -6,7 +6,7 @@ import { silentLogger } from "../../src/logger.js";
 import { createSimulator, type Simulator } from "../../src/simulator/index.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
 import { collect, runCli, startCli } from "../helpers/cli.js";
-import { diffArchive, problemCounts, settledVisible } from "../helpers/compare.js";
+import { NO_PROBLEMS, diffArchive, problemCounts, settledVisible } from "../helpers/compare.js";
 
 const KEY = "dg-secret-key-4c1d0e7f9b2a";
 const WINDOW = "6h";
@@ -37,7 +37,6 @@ async function exactFor(projectId: string, before: Date) {
   const d = await diffArchive(database.db, projectId, expected, sim.truth(projectId));
   return problemCounts(d);
 }
-const EXACT = { missing: 0, duplicated: 0, stale: 0, unexpected: 0 };
 
 describe("the command line", () => {
   it("reports a bad DATABASE_URL, schedule and timezone together with exit 2", async () => {
@@ -98,14 +97,14 @@ describe("the command line", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/no-such-project.*failed/);
     expect(r.stdout).toMatch(/not found/i);
-    expect(await exactFor(p1!.project_id, before)).toEqual(EXACT);
+    expect(await exactFor(p1!.project_id, before)).toEqual(NO_PROBLEMS);
   });
 
   it("archives exactly with the key at debug level and never shows or stores the key", async () => {
     const before = new Date();
     const r = await runCli(["sync"], { ...env, LOG_LEVEL: "debug" });
     expect(r.code).toBe(0);
-    for (const p of sim.projects()) expect(await exactFor(p.project_id, before)).toEqual(EXACT);
+    for (const p of sim.projects()) expect(await exactFor(p.project_id, before)).toEqual(NO_PROBLEMS);
     expect(r.stderr.length).toBeGreaterThan(1000); // debug lines were written
     expect(r.stdout + r.stderr).not.toContain(KEY);
     const status = await runCli(["status", "--json"], { ...env, LOG_LEVEL: "debug" });
@@ -157,7 +156,7 @@ describe("the command line", () => {
       const [p] = big.projects();
       const expected = settledVisible(big.visibleTruth(p!.project_id), before, 3_600_000, SETTLE_MS);
       const d = await diffArchive(d2.db, p!.project_id, expected, big.truth(p!.project_id));
-      expect(problemCounts(d)).toEqual(EXACT);
+      expect(problemCounts(d)).toEqual(NO_PROBLEMS);
       expect(d.compared).toBeGreaterThan(perDay * 89);
       console.info(`kill -9 after ${perDay * 20}+ rows; re-run archived ${d.compared} rows exactly in ${again.ms} ms`);
     } finally {

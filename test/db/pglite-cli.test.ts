@@ -11,7 +11,7 @@ import { openPglite } from "../../src/db/pglite.js";
 import { LOCK_FILE } from "../../src/db/data-dir-lock.js";
 import { createSimulator, type Simulator } from "../../src/simulator/index.js";
 import { ROOT, collect, type CliResult } from "../helpers/cli.js";
-import { diffArchive, problemCounts, settledVisible } from "../helpers/compare.js";
+import { NO_PROBLEMS, diffArchive, problemCounts, settledVisible } from "../helpers/compare.js";
 
 /**
  * A small team's first run: nothing configured but the key and the API's address, so the
@@ -96,12 +96,7 @@ describe("sync with only a key and an API address", () => {
       for (const p of sim.projects()) {
         const expected = settledVisible(sim.visibleTruth(p.project_id), startedAt, WINDOW_MS, SETTLE_MS);
         const d = await diffArchive(database.db, p.project_id, expected, sim.truth(p.project_id));
-        expect(problemCounts(d)).toEqual({
-          missing: 0,
-          duplicated: 0,
-          stale: 0,
-          unexpected: 0,
-        });
+        expect(problemCounts(d)).toEqual(NO_PROBLEMS);
         expect(d.compared).toBeGreaterThan(89 * 48);
       }
       const open = await sql<{ n: number }>`select count(*)::int as n from deepgram_archive.sync_windows where state <> 'complete'`.execute(database.db);

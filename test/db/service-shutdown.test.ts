@@ -7,7 +7,7 @@ import { migrateToLatest } from "../../src/db/migrator.js";
 import { silentLogger } from "../../src/logger.js";
 import { createSimulator, type Simulator } from "../../src/simulator/index.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.js";
-import { diffArchive, problemCounts, settledVisible } from "../helpers/compare.js";
+import { NO_PROBLEMS, diffArchive, problemCounts, settledVisible } from "../helpers/compare.js";
 import { startRunProcess } from "../helpers/run-process.js";
 
 const KEY = "dg-shutdown-key-7b3e1f0a";
@@ -77,7 +77,7 @@ describe("run on a signal", () => {
       const [p] = sim.projects();
       const expected = settledVisible(sim.visibleTruth(p!.project_id), before, WINDOW_MS, SETTLE_MS);
       const d = await diffArchive(database.db, p!.project_id, expected, sim.truth(p!.project_id));
-      expect(problemCounts(d)).toEqual({ missing: 0, duplicated: 0, stale: 0, unexpected: 0 });
+      expect(problemCounts(d)).toEqual(NO_PROBLEMS);
       const second = await again.stop("SIGINT");
       expect({ code: second.code, signal: second.signal }).toEqual({ code: 0, signal: null });
       expect(second.ms).toBeLessThan(10_000);

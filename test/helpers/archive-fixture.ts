@@ -5,7 +5,7 @@ import { createDeepgramClient, type ClientEvent, type DeepgramClient } from "../
 import { createSimulator, type Simulator, type SimulatorOptions } from "../../src/simulator/index.js";
 import { runSync, type SyncOptions, type SyncSettings } from "../../src/sync/engine.js";
 import { openEngineDatabase, type EngineDatabase, type EngineName } from "./engines.js";
-import { diffArchive, problemCounts, settledVisible, type ArchiveDiff, type ProblemCounts } from "./compare.js";
+import { NO_PROBLEMS, diffArchive, problemCounts, settledVisible, type ArchiveDiff, type ProblemCounts } from "./compare.js";
 
 export const API_KEY = "test-key-5f0c2e9a7d";
 
@@ -85,5 +85,5 @@ export function problems(diffs: Record<string, ArchiveDiff>): Record<string, Pro
 }
 
 export function exact(diffs: Record<string, ArchiveDiff>): Record<string, ProblemCounts> {
-  return Object.fromEntries(Object.keys(diffs).map((p) => [p, { missing: 0, duplicated: 0, stale: 0, unexpected: 0 }]));
+  return Object.fromEntries(Object.keys(diffs).map((p) => [p, NO_PROBLEMS]));
 }

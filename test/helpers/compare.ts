@@ -19,6 +19,9 @@ export interface ProblemCounts {
   unexpected: number;
 }
 
+/** What `problemCounts` gives for an exact archive. */
+export const NO_PROBLEMS: Readonly<ProblemCounts> = { missing: 0, duplicated: 0, stale: 0, unexpected: 0 };
+
 /** How many records of each kind of problem a diff found: all zero when the archive is exact. */
 export function problemCounts(d: ArchiveDiff): ProblemCounts {
   return { missing: d.missing.length, duplicated: d.duplicated.length, stale: d.stale.length, unexpected: d.unexpected.length };
